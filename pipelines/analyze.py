@@ -1,0 +1,84 @@
+"""The analyze step: per-minute buckets aggregated in DuckDB, spike detection per service and
+complaint type (analysis.spikes), and links to incidents (analysis.linking). Outputs are
+recomputed as a whole each run, so re-running never duplicates them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pandas as pd
+
+from analysis.linking import LINK_COLUMNS, link_spikes
+from analysis.spikes import SpikeParams, detect_spikes
+from pipelines.warehouse.writer import Warehouse
+
+SPIKE_COLUMNS = ["spike_id", "service", "complaint_type", "start", "peak", "end", "peak_rate",
+                 "expected_rate", "score", "posts"]
+BUCKET_COLUMNS = ["service", "minute", "complaint_type", "sentiment", "posts", "reach"]
+# A complaint type needs this many complaints in the data before it gets its own detector.
+MIN_TYPE_VOLUME = 30
+
+BUCKETS_SQL = """
+SELECT service, date_trunc('minute', created_at) AS minute, complaint_type, sentiment,
+       count(*) AS posts, coalesce(sum(author_followers), 0) AS reach
+FROM posts
+WHERE service IS NOT NULL AND sentiment IS NOT NULL
+GROUP BY ALL
+"""
+
+COMPLAINT_SERIES_SQL = """
+SELECT service, complaint_type, date_trunc('minute', created_at) AS minute, count(*) AS n
+FROM posts
+WHERE service IS NOT NULL AND is_complaint
+GROUP BY ALL
+"""
+
+
+@dataclass
+class AnalyzeSummary:
+    buckets: int
+    spikes: int
+    links: int
+
+    def line(self) -> str:
+        return f"{self.buckets} buckets, {self.spikes} spikes, {self.links} incident links"
+
+
+def find_spikes(series_rows: pd.DataFrame, params: SpikeParams = SpikeParams()) -> pd.DataFrame:
+    """Spikes of all complaints per service and of each complaint type with enough volume."""
+    if series_rows.empty:
+        return pd.DataFrame(columns=SPIKE_COLUMNS)
+    start, end = series_rows["minute"].min(), series_rows["minute"].max()
+    full = pd.date_range(start, end, freq="min")
+    rows = []
+    for service, per_service in series_rows.groupby("service"):
+        groups: list[tuple[str | None, pd.DataFrame]] = [(None, per_service)]
+        for ctype, per_type in per_service.groupby("complaint_type"):
+            if per_type["n"].sum() >= MIN_TYPE_VOLUME:
+                groups.append((str(ctype), per_type))
+        for ctype, part in groups:
+            counts = part.groupby("minute")["n"].sum().reindex(full, fill_value=0)
+            for spike in detect_spikes(counts, params):
+                rows.append({
+                    "spike_id": f"{service}:{ctype or 'all'}:{spike.start:%Y%m%dT%H%M}",
+                    "service": service, "complaint_type": ctype, "start": spike.start,
+                    "peak": spike.peak, "end": spike.end, "peak_rate": spike.peak_rate,
+                    "expected_rate": spike.expected_rate, "score": spike.score,
+                    "posts": int(spike.total),
+                })
+    return pd.DataFrame(rows, columns=SPIKE_COLUMNS)
+
+
+def analyze(wh: Warehouse, dependencies: dict[str, list[str]]) -> AnalyzeSummary:
+    buckets = wh.con.execute(BUCKETS_SQL).df()
+    series = wh.con.execute(COMPLAINT_SERIES_SQL).df()
+    spikes = find_spikes(series)
+    incidents = wh.con.execute(
+        "SELECT provider, incident_id, started_at, resolved_at FROM incidents"
+    ).df()
+    links = link_spikes(spikes, incidents, dependencies) if not spikes.empty else pd.DataFrame(
+        columns=LINK_COLUMNS)
+    wh.replace_table("post_buckets", buckets, BUCKET_COLUMNS)
+    wh.replace_table("spikes", spikes, SPIKE_COLUMNS)
+    wh.replace_table("incident_links", links, LINK_COLUMNS)
+    return AnalyzeSummary(len(buckets), len(spikes), len(links))

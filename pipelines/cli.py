@@ -1,0 +1,234 @@
+"""The `aftershock` command line. Thin: each command parses options, calls the library and turns
+Aftershock errors into one-line messages."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from pipelines.errors import AftershockError
+from pipelines.prefect_env import apply_defaults
+from pipelines.settings import Settings, load_settings
+
+apply_defaults()
+
+DB_OPTION = click.option(
+    "--db", type=click.Path(path_type=Path), default=None,
+    help="Warehouse file (default: $AFTERSHOCK_DB or data/aftershock.duckdb).")
+CONFIG_OPTION = click.option(
+    "--config", type=click.Path(path_type=Path, exists=True, dir_okay=False), default=None,
+    help="Services config TOML (default: $AFTERSHOCK_CONFIG, ./aftershock.toml, or the bundled "
+         "example).")
+
+
+def _settings(**overrides: Any) -> Settings:
+    return load_settings(**overrides)
+
+
+class AftershockGroup(click.Group):
+    """Shows Aftershock errors as one line on stderr and exits 1, instead of a traceback."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except AftershockError as e:
+            click.secho(f"error: {e}", fg="red", err=True)
+            sys.exit(1)
+
+
+@click.group(cls=AftershockGroup)
+@click.version_option(package_name="aftershock")
+def main() -> None:
+    """Aftershock: see the social fallout of a service incident.
+
+    Collects public posts about watched services, classifies their sentiment and complaint type,
+    stores them in a DuckDB warehouse, detects complaint spikes and links them to provider
+    status-page incidents (upstream ones too). Start with `aftershock demo`.
+    """
+
+
+@main.command()
+@DB_OPTION
+@click.option("--no-dashboard", is_flag=True, help="Only build the warehouse; do not serve.")
+@click.option("--port", type=int, default=None, help="Dashboard port (default 8501).")
+def demo(db: Path | None, no_dashboard: bool, port: int | None) -> None:
+    """Build the demo warehouse from the bundled data and open the dashboard.
+
+    Imports the simulated post stream and the real ICPE'25 incidents in data/demo, classifies
+    every post, aggregates, detects spikes and links them to incidents, all as Prefect flows.
+    Running it again adds nothing (imports are idempotent).
+    """
+    from pipelines.flows import demo_flow
+
+    s = _settings(db=db, dashboard_port=port)
+    click.echo(f"Building the demo warehouse at {s.db} from {s.demo_dir} ...")
+    demo_flow(str(s.db), str(s.demo_dir), str(s.config_path()),
+              str(s.model) if s.model else None)
+    click.echo(f"Demo warehouse ready: {s.db}")
+    if not no_dashboard:
+        _serve_dashboard(s)
+
+
+@main.group(name="import", cls=AftershockGroup)
+def import_() -> None:
+    """Import posts or provider status history from files."""
+
+
+@import_.command(name="posts")
+@click.argument("file", type=click.Path(path_type=Path, exists=True, dir_okay=False))
+@DB_OPTION
+@CONFIG_OPTION
+def import_posts_cmd(file: Path, db: Path | None, config: Path | None) -> None:
+    """Import a post file: JSON Lines post records, X API v2 search pages (data +
+    includes.users) or Reddit Listing JSON, detected automatically; gzip is fine.
+
+    Importing the same file twice changes nothing. Bad records go to the quarantine table with a
+    reason; the good records beside them are kept.
+    """
+    from pipelines.flows import import_posts_flow
+
+    s = _settings(db=db, config=config)
+    summary = import_posts_flow(str(s.db), str(file), str(s.config_path()))
+    click.echo(f"{summary['read']} records read: {summary['imported']} imported, "
+               f"{summary['duplicates']} skipped as duplicates, "
+               f"{summary['quarantined']} quarantined")
+    for reason, count in sorted(summary["reasons"].items(), key=lambda kv: -kv[1]):
+        click.echo(f"  quarantined {count}: {reason}")
+
+
+@import_.command(name="status")
+@click.argument("file_or_url")
+@click.option("--provider", default=None,
+              help="Provider key (e.g. anthropic). Required for Statuspage JSON; for the ICPE "
+                   "CSV it selects that provider's rows (default: all).")
+@DB_OPTION
+def import_status_cmd(file_or_url: str, provider: str | None, db: Path | None) -> None:
+    """Import provider incidents: an Atlassian Statuspage /api/v2/incidents.json (file or URL)
+    or the ICPE'25 incident_stages.csv. Incidents seen again are updated in place."""
+    from pipelines.flows import import_status_flow
+
+    s = _settings(db=db)
+    r = import_status_flow(str(s.db), file_or_url, provider)
+    click.echo(f"{r['incidents']} incidents ({r['new_incidents']} new), {r['updates']} updates "
+               f"({r['new_updates']} new), {r['quarantined']} quarantined")
+
+
+@main.command()
+@DB_OPTION
+@click.option("--all", "everything", is_flag=True, help="Re-classify every post.")
+@click.option("--in", "in_file", type=click.Path(path_type=Path, exists=True, dir_okay=False),
+              help="Classify this post file (JSON Lines) instead of the warehouse.")
+@click.option("--out", "out_file", type=click.Path(path_type=Path, dir_okay=False),
+              help="Where to write the classified posts (with --in).")
+@click.option("--model", type=click.Path(path_type=Path, exists=True, file_okay=False),
+              default=None, help="Model directory (default: the bundled heads).")
+@click.option("--batch-size", type=int, default=64, show_default=True)
+def classify(db: Path | None, everything: bool, in_file: Path | None, out_file: Path | None,
+             model: Path | None, batch_size: int) -> None:
+    """Classify sentiment and complaint type.
+
+    Without --in: the warehouse's unclassified posts (--all: every post). With --in FILE --out
+    FILE: each output line is the input record plus sentiment, sentiment_scores, is_complaint,
+    complaint_probability, complaint_type and complaint_scores.
+    """
+    s = _settings(db=db, model=model)
+    if in_file is not None or out_file is not None:
+        if in_file is None or out_file is None:
+            raise click.UsageError("--in and --out go together")
+        from tqdm import tqdm
+
+        from pipelines.classify import classify_file, load_classifier
+
+        classifier = load_classifier(s.model)
+        with tqdm(desc="classify", unit=" posts") as bar:
+            n = classify_file(in_file, out_file, classifier, batch_size, bar.update)
+        click.echo(f"{n} posts classified -> {out_file}")
+        return
+    from pipelines.flows import classify_flow
+
+    r = classify_flow(str(s.db), everything, str(s.model) if s.model else None, batch_size)
+    click.echo(f"{r['classified']} posts classified with {r['model_version']}")
+
+
+@main.command(name="analyze")
+@DB_OPTION
+@CONFIG_OPTION
+def analyze_cmd(db: Path | None, config: Path | None) -> None:
+    """Aggregate posts per minute, detect complaint spikes and link them to incidents of each
+    service's own and upstream providers."""
+    from pipelines.flows import analyze_flow
+
+    s = _settings(db=db, config=config)
+    r = analyze_flow(str(s.db), str(s.config_path()))
+    click.echo(f"{r['buckets']} buckets, {r['spikes']} spikes, {r['links']} incident links")
+
+
+@main.command()
+@click.option("--in", "in_file", required=True,
+              type=click.Path(path_type=Path, exists=True, dir_okay=False),
+              help="CSV with columns timestamp,value (any regular interval).")
+@click.option("--out", "out_file", required=True, type=click.Path(path_type=Path, dir_okay=False))
+def detect(in_file: Path, out_file: Path) -> None:
+    """Run the spike detector on any time series. Each output row has start, peak, end
+    (timestamps as in the input) and score, plus peak_rate and expected_rate."""
+    from pipelines.detect_csv import detect_csv
+
+    n = detect_csv(in_file, out_file)
+    click.echo(f"{n} spikes -> {out_file}")
+
+
+@main.command()
+@DB_OPTION
+@click.option("--port", type=int, default=None, help="Port on 127.0.0.1 (default 8501).")
+def dashboard(db: Path | None, port: int | None) -> None:
+    """Serve the dashboard on 127.0.0.1 (read-only view of the warehouse)."""
+    _serve_dashboard(_settings(db=db, dashboard_port=port))
+
+
+def _serve_dashboard(s: Settings) -> None:
+    from pipelines.dashboard_server import start_dashboard, wait_until_ready
+
+    url = f"http://127.0.0.1:{s.dashboard_port}"
+    process = start_dashboard(s.db, s.dashboard_port)
+    try:
+        wait_until_ready(url)
+        click.echo(f"Dashboard: {url}  (Ctrl+C to stop)")
+        process.wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+@main.command()
+@click.argument("query")
+@DB_OPTION
+@click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table",
+              show_default=True)
+def sql(query: str, db: Path | None, fmt: str) -> None:
+    """Run read-only SQL on the warehouse, e.g.
+
+    aftershock sql "SELECT service, count(*) FROM posts GROUP BY 1"
+
+    Views: posts, quarantine, incidents, incident_updates, spikes, incident_links,
+    post_buckets (see docs/schema.md). Writes, COPY, ATTACH, INSTALL/LOAD, file readers and
+    settings changes are refused.
+    """
+    from pipelines.warehouse.reader import run_user_sql
+
+    frame = run_user_sql(_settings(db=db).db, query)
+    if fmt == "csv":
+        click.echo(frame.to_csv(index=False), nl=False)
+    elif fmt == "json":
+        click.echo(frame.to_json(orient="records", date_format="iso", force_ascii=False))
+    else:
+        with_rows = frame.to_string(index=False, max_colwidth=80) if len(frame) else "(no rows)"
+        click.echo(with_rows)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,223 @@
+"""Importing post files: JSONL post records, X API v2 pages and Reddit Listing JSON, detected
+per page. The file is split into raw pages that are landed as received, then normalised."""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from analysis.service_match import ServiceMatcher
+from pipelines.errors import ImportFormatError
+from pipelines.normalize import (
+    Normalised,
+    normalise_records,
+    normalise_reddit_listing,
+    normalise_x_page,
+    record_hash,
+)
+from pipelines.warehouse.writer import POST_COLUMNS, Warehouse
+
+LINES_PER_PAGE = 1000
+
+
+@dataclass(frozen=True)
+class RawPage:
+    source: str        # the source the page came from ("file" when records say per line)
+    format: str        # post_jsonl | x_v2_page | reddit_listing | bad_line
+    origin: str
+    payload: str
+
+    @property
+    def page_id(self) -> str:
+        return hashlib.sha256(self.payload.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+@dataclass
+class ImportSummary:
+    pages: int = 0
+    read: int = 0
+    imported: int = 0
+    duplicates: int = 0
+    quarantined: int = 0
+    reasons: dict[str, int] = field(default_factory=dict)
+
+    def line(self) -> str:
+        return (f"{self.read} records read: {self.imported} imported, {self.duplicates} skipped "
+                f"as duplicates, {self.quarantined} quarantined")
+
+
+def _open_bytes(path: Path) -> bytes:
+    try:
+        data = path.read_bytes()
+    except OSError as e:
+        raise ImportFormatError(f"cannot read {path}: {e}") from e
+    if data[:2] == b"\x1f\x8b":
+        try:
+            data = gzip.decompress(data)
+        except (OSError, EOFError) as e:
+            raise ImportFormatError(f"{path} looks gzipped but cannot be decompressed: {e}") from e
+    return data
+
+
+def _page_format(obj: Any) -> str | None:
+    if isinstance(obj, dict):
+        if isinstance(obj.get("data"), list) and ("includes" in obj or "meta" in obj):
+            return "x_v2_page"
+        if obj.get("kind") == "Listing":
+            return "reddit_listing"
+    return None
+
+
+def split_pages(path: Path) -> Iterator[RawPage]:
+    """Whole-file JSON documents (an X page, a Listing, a list of them or of post records)
+    become pages as they are; otherwise the file is JSON Lines, chunked into pages."""
+    data = _open_bytes(path)
+    stripped = data.lstrip()
+    if stripped[:1] in (b"{", b"["):
+        try:
+            doc = json.loads(data)
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            doc = None  # JSON Lines, or a broken document: go line by line
+        if doc is not None and not (isinstance(doc, dict) and _page_format(doc) is None
+                                    and "id" in doc):
+            yield from _document_pages(doc, str(path))
+            return
+    yield from _line_pages(data, path)
+
+
+def _unwrap_recording(doc: Any) -> Any:
+    """A recorded HTTP response (cassette body: request_uri + body) imports as its body."""
+    if isinstance(doc, dict) and "request_uri" in doc and "body" in doc:
+        return doc["body"]
+    return doc
+
+
+def _document_pages(doc: Any, origin: str) -> Iterator[RawPage]:
+    doc = _unwrap_recording(doc)
+    items = doc if isinstance(doc, list) else [doc]
+    records: list[Any] = []
+    for i, item in enumerate(items):
+        fmt = _page_format(item)
+        if fmt is None:
+            records.append(item)
+        else:
+            source = "x" if fmt == "x_v2_page" else "reddit"
+            yield RawPage(source, fmt, f"{origin}#{i}", json.dumps(item, sort_keys=True))
+    for start in range(0, len(records), LINES_PER_PAGE):
+        chunk = records[start:start + LINES_PER_PAGE]
+        payload = "\n".join(json.dumps(r, sort_keys=True) for r in chunk)
+        yield RawPage("file", "post_jsonl", f"{origin}#{start}", payload)
+
+
+def _line_pages(data: bytes, path: Path) -> Iterator[RawPage]:
+    chunk: list[str] = []
+    chunk_start = 1
+    for lineno, raw in enumerate(data.split(b"\n"), start=1):
+        if not raw.strip():
+            continue
+        try:
+            line = raw.decode("utf-8").rstrip("\r")
+        except UnicodeDecodeError as e:
+            # Kept as a page of its own so the quarantine row shows the bytes we received.
+            text = raw.decode("utf-8", "backslashreplace")
+            yield RawPage("file", "bad_line", f"{path}:{lineno}", f"{text}\t{e.reason}")
+            continue
+        fmt = _page_format(_try_json(line))
+        if fmt is not None:
+            yield RawPage("x" if fmt == "x_v2_page" else "reddit", fmt, f"{path}:{lineno}", line)
+            continue
+        if not chunk:
+            chunk_start = lineno
+        chunk.append(line)
+        if len(chunk) >= LINES_PER_PAGE:
+            yield RawPage("file", "post_jsonl", f"{path}:{chunk_start}-{lineno}", "\n".join(chunk))
+            chunk = []
+    if chunk:
+        yield RawPage("file", "post_jsonl", f"{path}:{chunk_start}-", "\n".join(chunk))
+
+
+def _try_json(line: str) -> Any:
+    if not line.lstrip().startswith("{"):
+        return None
+    try:
+        return json.loads(line)
+    except json.JSONDecodeError:
+        return None
+
+
+def normalise_page(page: RawPage) -> Normalised:
+    """Re-runnable: the same page always gives the same posts and rejects."""
+    if page.format == "x_v2_page":
+        return normalise_x_page(json.loads(page.payload))
+    if page.format == "reddit_listing":
+        return normalise_reddit_listing(json.loads(page.payload))
+    if page.format == "bad_line":
+        text, _, reason = page.payload.rpartition("\t")
+        return Normalised(rejects=[(text, f"line is not valid UTF-8 ({reason})")])
+    out = Normalised()
+    records: list[Any] = []
+    for line in page.payload.split("\n"):
+        try:
+            records.append(json.loads(line))
+        except json.JSONDecodeError as e:
+            out.rejects.append((line, f"malformed JSON: {e.msg} at column {e.colno}"))
+    out.extend(normalise_records(records))
+    return out
+
+
+def posts_frame(posts: list[dict[str, Any]], page_id: str, matcher: ServiceMatcher) -> pd.DataFrame:
+    for post in posts:
+        if not post.get("service"):
+            post["service"] = matcher.match(post["text"])
+        post["raw_page_id"] = page_id
+    frame = pd.DataFrame(posts, columns=POST_COLUMNS)
+    for col in ("author_followers", "likes", "reposts", "replies", "quotes"):
+        frame[col] = frame[col].astype("Int64")
+    frame["created_at"] = pd.to_datetime(frame["created_at"], utc=True)
+    return frame
+
+
+def quarantine_frame(rejects: list[tuple[Any, str]], source: str, origin: str) -> pd.DataFrame:
+    rows = []
+    for record, reason in rejects:
+        text = record if isinstance(record, str) else json.dumps(record, default=str)
+        rows.append({"source": source, "record_hash": record_hash(text), "record": text,
+                     "reason": reason, "origin": origin})
+    return pd.DataFrame(rows, columns=["source", "record_hash", "record", "reason", "origin"])
+
+
+def import_posts(wh: Warehouse, path: Path, matcher: ServiceMatcher,
+                 progress: Any = None) -> ImportSummary:
+    """Lands and normalises a post file in one transaction per page, so an interrupted import
+    keeps whole pages only and a re-run completes it without duplicates."""
+    summary = ImportSummary()
+    for page in split_pages(path):
+        result = normalise_page(page)
+        posts = posts_frame(result.posts, page.page_id, matcher)
+        rejects = quarantine_frame(result.rejects, page.source, page.origin)
+        with wh.transaction():
+            wh.land_raw_pages(pd.DataFrame([{
+                "source": page.source, "page_id": page.page_id, "format": page.format,
+                "origin": page.origin, "payload": page.payload,
+            }]))
+            new = wh.upsert_posts(posts)
+            wh.quarantine(rejects)
+            wh.mark_normalised(page.source, [page.page_id])
+        summary.pages += 1
+        summary.read += len(result.posts) + len(result.rejects)
+        summary.imported += new
+        summary.duplicates += len(result.posts) - new
+        summary.quarantined += len(result.rejects)
+        for _, reason in result.rejects:
+            key = reason.split(":")[0][:60]
+            summary.reasons[key] = summary.reasons.get(key, 0) + 1
+        if progress is not None:
+            progress(len(result.posts) + len(result.rejects))
+    return summary

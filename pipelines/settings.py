@@ -1,0 +1,40 @@
+"""One settings object for the whole project (prefix AFTERSHOCK_, optional .env file)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+REPO_DIR = PACKAGE_DIR.parent
+BUNDLED_CONFIG = PACKAGE_DIR / "services.example.toml"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="AFTERSHOCK_", env_file=".env", env_file_encoding="utf-8", extra="ignore"
+    )
+
+    # The published warehouse that readers (dashboard, `aftershock sql`, analysts) open.
+    db: Path = Path("data/aftershock.duckdb")
+    # Services config; when unset, ./aftershock.toml if present, else the bundled example.
+    config: Path | None = None
+    # Classifier model directory; when unset, the heads bundled in analysis/models.
+    model: Path | None = None
+    demo_dir: Path = REPO_DIR / "data" / "demo"
+    dashboard_port: int = 8501
+    classify_batch_size: int = 64
+    # Seconds a writer waits for another writer to release the warehouse before giving up.
+    writer_lock_timeout_s: float = 600.0
+
+    def config_path(self) -> Path:
+        if self.config is not None:
+            return self.config
+        local = Path("aftershock.toml")
+        return local if local.exists() else BUNDLED_CONFIG
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Settings from the environment and .env, with explicit (CLI) overrides that are not None."""
+    return Settings(**{k: v for k, v in overrides.items() if v is not None})

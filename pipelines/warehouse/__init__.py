@@ -1,0 +1,1 @@
+"""The DuckDB warehouse: schema and migrations, the writer, and the read API."""

@@ -1,0 +1,169 @@
+"""The warehouse schema as an ordered list of migrations. A migration is never edited once
+shipped: a change to the schema is a new migration appended to MIGRATIONS."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Migration:
+    version: int
+    name: str
+    sql: str
+
+
+_V1 = """
+CREATE TABLE raw_pages (
+    source      VARCHAR NOT NULL,
+    page_id     VARCHAR NOT NULL,      -- sha256 of the payload: the same page lands once
+    format      VARCHAR NOT NULL,      -- post_jsonl | x_v2_page | reddit_listing | ...
+    origin      VARCHAR,               -- file path and line range, or request URL
+    payload     VARCHAR NOT NULL,      -- exactly as received
+    received_at TIMESTAMPTZ NOT NULL,
+    normalised_at TIMESTAMPTZ,
+    PRIMARY KEY (source, page_id)
+);
+
+CREATE TABLE post_records (
+    source           VARCHAR NOT NULL,
+    id               VARCHAR NOT NULL,
+    service          VARCHAR,
+    created_at       TIMESTAMPTZ NOT NULL,
+    text             VARCHAR NOT NULL,
+    author           VARCHAR,
+    author_followers BIGINT,
+    likes            BIGINT,
+    reposts          BIGINT,
+    replies          BIGINT,
+    quotes           BIGINT,
+    lang             VARCHAR,
+    url              VARCHAR,
+    is_repost        BOOLEAN NOT NULL DEFAULT false,
+    parent_id        VARCHAR,
+    raw_page_id      VARCHAR,
+    ingested_at      TIMESTAMPTZ NOT NULL,
+    PRIMARY KEY (source, id)
+);
+
+CREATE TABLE classifications (
+    source                VARCHAR NOT NULL,
+    id                    VARCHAR NOT NULL,
+    model_version         VARCHAR NOT NULL,
+    sentiment             VARCHAR NOT NULL,
+    sentiment_scores      JSON NOT NULL,
+    is_complaint          BOOLEAN NOT NULL,
+    complaint_probability DOUBLE NOT NULL,
+    complaint_type        VARCHAR NOT NULL,
+    complaint_scores      JSON NOT NULL,
+    classified_at         TIMESTAMPTZ NOT NULL,
+    PRIMARY KEY (source, id)
+);
+
+CREATE TABLE quarantine (
+    source      VARCHAR NOT NULL,
+    record_hash VARCHAR NOT NULL,      -- the same bad record is quarantined once
+    record      VARCHAR NOT NULL,
+    reason      VARCHAR NOT NULL,
+    origin      VARCHAR,
+    received_at TIMESTAMPTZ NOT NULL,
+    PRIMARY KEY (source, record_hash)
+);
+
+CREATE TABLE incidents (
+    provider    VARCHAR NOT NULL,
+    incident_id VARCHAR NOT NULL,
+    title       VARCHAR NOT NULL,
+    impact      VARCHAR,               -- none | minor | major | critical | maintenance
+    status      VARCHAR,               -- latest update's status
+    components  VARCHAR[],
+    url         VARCHAR,
+    created_at  TIMESTAMPTZ,
+    started_at  TIMESTAMPTZ NOT NULL,
+    resolved_at TIMESTAMPTZ,
+    updated_at  TIMESTAMPTZ,
+    PRIMARY KEY (provider, incident_id)
+);
+
+CREATE TABLE incident_updates (
+    provider    VARCHAR NOT NULL,
+    incident_id VARCHAR NOT NULL,
+    update_id   VARCHAR NOT NULL,
+    status      VARCHAR NOT NULL,
+    body        VARCHAR,
+    created_at  TIMESTAMPTZ NOT NULL,
+    PRIMARY KEY (provider, incident_id, update_id)
+);
+
+CREATE TABLE post_buckets (
+    service        VARCHAR NOT NULL,
+    minute         TIMESTAMPTZ NOT NULL,
+    complaint_type VARCHAR NOT NULL,
+    sentiment      VARCHAR NOT NULL,
+    posts          BIGINT NOT NULL,
+    reach          BIGINT NOT NULL,
+    PRIMARY KEY (service, minute, complaint_type, sentiment)
+);
+
+CREATE TABLE spikes (
+    spike_id       VARCHAR PRIMARY KEY,
+    service        VARCHAR NOT NULL,
+    complaint_type VARCHAR,            -- null: all complaints of the service
+    start          TIMESTAMPTZ NOT NULL,
+    peak           TIMESTAMPTZ NOT NULL,
+    "end"          TIMESTAMPTZ NOT NULL,
+    peak_rate      DOUBLE NOT NULL,    -- complaints per minute at the peak
+    expected_rate  DOUBLE NOT NULL,    -- expected complaints per minute at the peak
+    score          DOUBLE NOT NULL,
+    posts          BIGINT NOT NULL
+);
+
+CREATE TABLE incident_links (
+    spike_id        VARCHAR NOT NULL,
+    incident_id     VARCHAR NOT NULL,
+    provider        VARCHAR NOT NULL,
+    service         VARCHAR NOT NULL,
+    relation        VARCHAR NOT NULL,  -- own | upstream
+    lead_minutes    DOUBLE NOT NULL,   -- incident start minus spike start; > 0: social first
+    overlap_minutes DOUBLE NOT NULL,
+    confidence      DOUBLE NOT NULL,
+    PRIMARY KEY (spike_id, provider, incident_id)
+);
+
+CREATE TABLE pipeline_runs (
+    run_id      VARCHAR PRIMARY KEY,
+    flow        VARCHAR NOT NULL,
+    started_at  TIMESTAMPTZ NOT NULL,
+    finished_at TIMESTAMPTZ,
+    status      VARCHAR NOT NULL,
+    summary     JSON
+);
+
+-- The analyst view: every post with its classification (null until classified).
+CREATE VIEW posts AS
+SELECT p.source, p.id, p.service, p.created_at, p.text, p.author, p.author_followers,
+       p.likes, p.reposts, p.replies, p.quotes, p.lang, p.url, p.is_repost, p.parent_id,
+       c.sentiment, c.sentiment_scores, c.is_complaint, c.complaint_probability,
+       c.complaint_type, c.complaint_scores, c.model_version, c.classified_at
+FROM post_records p
+LEFT JOIN classifications c USING (source, id);
+"""
+
+# Checkpoints (since_id, cursors) of incremental sources, written in the same transaction as
+# the posts they cover so that a crash never skips or repeats a page.
+_V2 = """
+CREATE TABLE source_checkpoints (
+    source     VARCHAR NOT NULL,
+    key        VARCHAR NOT NULL,        -- e.g. the query or subreddit the cursor belongs to
+    value      VARCHAR NOT NULL,
+    updated_at TIMESTAMPTZ NOT NULL,
+    PRIMARY KEY (source, key)
+);
+"""
+
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration(1, "initial schema", _V1),
+    Migration(2, "source checkpoints", _V2),
+)
+
+LATEST_VERSION = MIGRATIONS[-1].version

@@ -81,13 +81,22 @@ def score_series(series: pd.Series, params: SpikeParams = SpikeParams()) -> pd.D
     observed_sum = series.rolling(w, min_periods=1).sum()
     expected_sum = expected.rolling(w, min_periods=1).sum()
     residual = observed_sum - expected_sum
-    variance = expected_sum.copy() if _is_count_series(values) else expected_sum * 0
-    mad = float(np.median(np.abs(residual - np.median(residual))))
-    variance = np.maximum(variance, (1.4826 * mad) ** 2) + 1.0
+    counts = _is_count_series(values)
+    variance = _noise_variance(residual, expected_sum if counts else None)
+    point_variance = _noise_variance(series - expected, expected if counts else None)
     return pd.DataFrame({
         "value": series, "expected": expected, "observed_sum": observed_sum,
         "expected_sum": expected_sum, "excess": residual, "score": residual / np.sqrt(variance),
+        "point_score": (series - expected) / np.sqrt(point_variance),
     })
+
+
+def _noise_variance(residual: pd.Series, poisson_mean: pd.Series | None) -> pd.Series:
+    """Counts have at least Poisson noise (variance = mean); any series has at least the robust
+    spread of its residuals. The +1 keeps a flat series from dividing by zero."""
+    mad = float(np.median(np.abs(residual - np.median(residual))))
+    base = poisson_mean if poisson_mean is not None else residual * 0
+    return np.maximum(base, (1.4826 * mad) ** 2) + (1.0 if poisson_mean is not None else 1e-9)
 
 
 def detect_spikes(series: pd.Series, params: SpikeParams = SpikeParams()) -> list[Spike]:
@@ -118,15 +127,15 @@ def detect_spikes(series: pd.Series, params: SpikeParams = SpikeParams()) -> lis
 
 def _onset(frame: pd.DataFrame, trigger: int, last_end: int, params: SpikeParams) -> int:
     """Walks back from the trigger while the score stays raised, then to the first point of
-    that window that is above its expected value: the burst's onset, not the detector's lag."""
+    that window that is clearly above its expected value (two noise units): the burst's onset,
+    not the detector's lag."""
     score = frame["score"].to_numpy()
     k = trigger
     while k - 1 > last_end and score[k - 1] >= params.release:
         k -= 1
     first = max(k - params.window + 1, last_end + 1, 0)
-    above = frame["value"].to_numpy()[first:trigger + 1] > frame["expected"].to_numpy()[
-        first:trigger + 1]
-    return first + int(np.argmax(above)) if above.any() else k
+    raised = frame["point_score"].to_numpy()[first:trigger + 1] >= 2.0
+    return first + int(np.argmax(raised)) if raised.any() else k
 
 
 def _spike(frame: pd.DataFrame, start: int, end: int, params: SpikeParams) -> Spike:

@@ -13,7 +13,6 @@ from prefect import flow, get_run_logger, task
 from tqdm import tqdm
 
 from pipelines.analyze import analyze
-from pipelines.classify import classify_warehouse, count_to_classify, load_classifier
 from pipelines.config import load_config
 from pipelines.importers import import_posts, quarantine_frame
 from pipelines.status_import import parse_status, read_source
@@ -57,6 +56,9 @@ def import_status_task(db: str, file_or_url: str, provider: str | None) -> dict[
 
 @task(name="classify")
 def classify_task(db: str, everything: bool, model: str | None, batch_size: int) -> dict[str, Any]:
+    # Imported here: loading the encoder's libraries takes seconds that imports need not pay.
+    from pipelines.classify import classify_warehouse, count_to_classify, load_classifier
+
     started = pd.Timestamp.now(tz="UTC")
     classifier = load_classifier(Path(model) if model else None)
     with writing(Path(db)) as wh:

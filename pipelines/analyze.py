@@ -44,8 +44,9 @@ class AnalyzeSummary:
         return f"{self.buckets} buckets, {self.spikes} spikes, {self.links} incident links"
 
 
-def find_spikes(series_rows: pd.DataFrame, params: SpikeParams = SpikeParams()) -> pd.DataFrame:
+def find_spikes(series_rows: pd.DataFrame, params: SpikeParams | None = None) -> pd.DataFrame:
     """Spikes of all complaints per service and of each complaint type with enough volume."""
+    params = params or SpikeParams()
     if series_rows.empty:
         return pd.DataFrame(columns=SPIKE_COLUMNS)
     start, end = series_rows["minute"].min(), series_rows["minute"].max()

@@ -45,7 +45,7 @@ def parse_timestamp(value: Any, name: str = "created_at") -> datetime:
             raise BadRecord(f"{name} {value!r} is not a valid epoch time") from e
     elif isinstance(value, str):
         try:
-            ts = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+            ts = datetime.fromisoformat(value.strip())
         except ValueError as e:
             raise BadRecord(f"{name} {value!r} is not an ISO 8601 timestamp") from e
         if ts.tzinfo is None:

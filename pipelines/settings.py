@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -35,6 +36,6 @@ class Settings(BaseSettings):
         return local if local.exists() else BUNDLED_CONFIG
 
 
-def load_settings(**overrides: object) -> Settings:
+def load_settings(**overrides: Any) -> Settings:
     """Settings from the environment and .env, with explicit (CLI) overrides that are not None."""
     return Settings(**{k: v for k, v in overrides.items() if v is not None})

@@ -136,7 +136,7 @@ def _icpe_incident(row: dict[str, str]) -> tuple[dict[str, Any], list[dict[str, 
     provider, incident_id = row["provider"], row["incident_id"]
     if not provider or not incident_id:
         raise BadRecord("provider or incident_id is empty")
-    updates = []
+    updates: list[dict[str, Any]] = []
     for stage in ICPE_STAGES:
         if row.get(f"{stage}_flag") == "1" and row.get(f"{stage}_timestamp"):
             updates.append({

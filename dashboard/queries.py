@@ -19,9 +19,8 @@ from pipelines.warehouse.reader import query
 # complaint) nor "praise" (the taxonomy's positive label).
 NOT_COMPLAINTS = ("none", "praise")
 COMPLAINT_NOTE = (
-    "Complaints: classified posts whose complaint type is not `none` or `praise` "
-    "(outage, errors, slowness, access, data loss, quality, billing, switching, "
-    "communication, humor)."
+    "Complaints: classified posts whose complaint type is anything but `none` (not a "
+    "complaint) or `praise`."
 )
 BUCKET_CHOICES = (1, 5, 15, 60, 360, 1440)
 MAX_POINTS = 2000
@@ -155,6 +154,17 @@ def services(snap: Snapshot) -> pd.DataFrame:
     )
 
 
+# The queries below bind their `?` parameters once, in an `args` CTE, under names that no
+# table column uses, so the SQL reads like named parameters.
+_SERIES_ARGS = """args AS (
+    SELECT ?::VARCHAR AS svc, ?::TIMESTAMPTZ AS lo, ?::TIMESTAMPTZ AS hi,
+           to_minutes(?::BIGINT) AS step, ?::DOUBLE AS step_minutes, ?::VARCHAR AS tz)"""
+
+
+def _series_params(service: str, window: Window, bucket_minutes: int, tz: str) -> list[object]:
+    return [service, window.start, window.end, bucket_minutes, bucket_minutes, tz]
+
+
 @st.cache_data(ttl=30, show_spinner=False)
 def headline(snap: Snapshot, service: str, window: Window) -> Headline:
     """Posts, complaints and negative share of the service's posts in the window, and the
@@ -162,13 +172,13 @@ def headline(snap: Snapshot, service: str, window: Window) -> Headline:
     df = _run(
         snap,
         f"""
-        WITH p AS (
-            SELECT sentiment, complaint_type FROM posts
-            WHERE service = $service AND created_at >= $start AND created_at < $end
+        WITH args AS (SELECT ?::VARCHAR AS svc, ?::TIMESTAMPTZ AS lo, ?::TIMESTAMPTZ AS hi),
+        p AS (
+            SELECT sentiment, complaint_type FROM posts, args
+            WHERE service = svc AND created_at >= lo AND created_at < hi
         ), s AS (
-            SELECT spike_id FROM spikes
-            WHERE service = $service AND complaint_type IS NULL
-              AND peak >= $start AND peak < $end
+            SELECT spike_id FROM spikes, args
+            WHERE service = svc AND complaint_type IS NULL AND peak >= lo AND peak < hi
         )
         SELECT
           (SELECT count(*) FROM p) AS posts,
@@ -179,7 +189,7 @@ def headline(snap: Snapshot, service: str, window: Window) -> Headline:
           (SELECT count(DISTINCT (provider, incident_id)) FROM incident_links
            WHERE spike_id IN (SELECT spike_id FROM s)) AS linked_incidents
         """,
-        {"service": service, "start": window.start, "end": window.end},  # type: ignore[arg-type]
+        [service, window.start, window.end],
     )
     row = df.iloc[0]
     share = row["negative_share"]
@@ -202,24 +212,22 @@ def complaint_series(
     return _run(
         snap,
         f"""
-        WITH counts AS (
-            SELECT time_bucket(to_minutes($bucket::BIGINT), minute) AS bucket,
-                   complaint_type, sum(posts) AS complaints
-            FROM post_buckets
-            WHERE service = $service AND minute >= $start AND minute < $end
-              AND {_NOT_COMPLAINT_SQL}
+        WITH {_SERIES_ARGS},
+        counts AS (
+            SELECT time_bucket(step, minute) AS bucket, complaint_type,
+                   sum(posts) AS complaints
+            FROM post_buckets, args
+            WHERE service = svc AND minute >= lo AND minute < hi AND {_NOT_COMPLAINT_SQL}
             GROUP BY ALL
         ), types AS (
             SELECT DISTINCT complaint_type FROM counts
         ), grid AS (
-            SELECT range AS bucket FROM range(
-                time_bucket(to_minutes($bucket::BIGINT), $start::TIMESTAMPTZ),
-                $end::TIMESTAMPTZ, to_minutes($bucket::BIGINT))
+            SELECT range AS bucket FROM args, range(time_bucket(step, lo), hi, step)
         )
-        SELECT timezone($tz, grid.bucket) AS time, types.complaint_type,
-               coalesce(counts.complaints, 0) / $bucket::DOUBLE AS rate,
+        SELECT timezone(tz, grid.bucket) AS time, types.complaint_type,
+               coalesce(counts.complaints, 0) / step_minutes AS rate,
                coalesce(counts.complaints, 0)::BIGINT AS complaints
-        FROM grid CROSS JOIN types
+        FROM args, grid CROSS JOIN types
         LEFT JOIN counts USING (bucket, complaint_type)
         ORDER BY time, complaint_type
         """,
@@ -235,22 +243,20 @@ def post_series(
     dashboard can still show before posts are classified. Columns: time, rate, posts."""
     return _run(
         snap,
-        """
-        WITH counts AS (
-            SELECT time_bucket(to_minutes($bucket::BIGINT), created_at) AS bucket,
-                   count(*) AS posts
-            FROM posts
-            WHERE service = $service AND created_at >= $start AND created_at < $end
+        f"""
+        WITH {_SERIES_ARGS},
+        counts AS (
+            SELECT time_bucket(step, created_at) AS bucket, count(*) AS posts
+            FROM posts, args
+            WHERE service = svc AND created_at >= lo AND created_at < hi
             GROUP BY ALL
         ), grid AS (
-            SELECT range AS bucket FROM range(
-                time_bucket(to_minutes($bucket::BIGINT), $start::TIMESTAMPTZ),
-                $end::TIMESTAMPTZ, to_minutes($bucket::BIGINT))
+            SELECT range AS bucket FROM args, range(time_bucket(step, lo), hi, step)
         )
-        SELECT timezone($tz, grid.bucket) AS time,
-               coalesce(counts.posts, 0) / $bucket::DOUBLE AS rate,
+        SELECT timezone(tz, grid.bucket) AS time,
+               coalesce(counts.posts, 0) / step_minutes AS rate,
                coalesce(counts.posts, 0)::BIGINT AS posts
-        FROM grid LEFT JOIN counts USING (bucket)
+        FROM args, grid LEFT JOIN counts USING (bucket)
         ORDER BY time
         """,
         _series_params(service, window, bucket_minutes, tz),
@@ -262,20 +268,21 @@ def sentiment_series(
     snap: Snapshot, service: str, window: Window, bucket_minutes: int, tz: str
 ) -> pd.DataFrame:
     """Share of negative/neutral/positive posts per bucket.
-    Columns: time (local, naive), sentiment, posts, share."""
+    Columns: time, time_end (the bucket's bounds, local, naive), sentiment, posts, share."""
     return _run(
         snap,
-        """
-        WITH counts AS (
-            SELECT time_bucket(to_minutes($bucket::BIGINT), minute) AS bucket,
-                   sentiment, sum(posts) AS posts
-            FROM post_buckets
-            WHERE service = $service AND minute >= $start AND minute < $end
+        f"""
+        WITH {_SERIES_ARGS},
+        counts AS (
+            SELECT time_bucket(step, minute) AS bucket, sentiment, sum(posts) AS posts
+            FROM post_buckets, args
+            WHERE service = svc AND minute >= lo AND minute < hi
             GROUP BY ALL
         )
-        SELECT timezone($tz, bucket) AS time, sentiment, posts::BIGINT AS posts,
+        SELECT timezone(tz, bucket) AS time, timezone(tz, bucket + step) AS time_end,
+               sentiment, posts::BIGINT AS posts,
                posts / sum(posts) OVER (PARTITION BY bucket) AS share
-        FROM counts
+        FROM counts, args
         ORDER BY time, sentiment
         """,
         _series_params(service, window, bucket_minutes, tz),
@@ -288,25 +295,25 @@ def incident_bands(
 ) -> pd.DataFrame:
     """Incidents of the service's providers (and any incident linked to its spikes) that
     overlap the window, clipped to it; an unresolved incident runs to the window's end.
-    Columns: provider, incident_id, title, impact, start, end, label (times local, naive)."""
+    Columns: provider, incident_id, title, impact, start, end (local, naive), label."""
     return _run(
         snap,
         """
+        WITH args AS (
+            SELECT ?::VARCHAR AS svc, ?::VARCHAR[] AS deps, ?::TIMESTAMPTZ AS lo,
+                   ?::TIMESTAMPTZ AS hi, ?::VARCHAR AS tz)
         SELECT provider, incident_id, title, impact,
-               timezone($tz, greatest(started_at, $start)) AS start,
-               timezone($tz, least(coalesce(resolved_at, $end), $end)) AS "end",
+               timezone(tz, greatest(started_at, lo)) AS start,
+               timezone(tz, least(coalesce(resolved_at, hi), hi)) AS "end",
                provider || ': ' || title AS label
-        FROM incidents
-        WHERE (list_contains($providers, provider)
+        FROM incidents, args
+        WHERE (list_contains(deps, provider)
                OR (provider, incident_id) IN (
-                   SELECT (provider, incident_id) FROM incident_links WHERE service = $service))
-          AND started_at < $end AND coalesce(resolved_at, $end) > $start
+                   SELECT (provider, incident_id) FROM incident_links WHERE service = svc))
+          AND started_at < hi AND coalesce(resolved_at, hi) > lo
         ORDER BY started_at
         """,
-        {
-            "service": service, "providers": list(providers), "start": window.start,
-            "end": window.end, "tz": tz,
-        },
+        [service, list(providers), window.start, window.end, tz],
     )
 
 
@@ -318,25 +325,26 @@ def spike_markers(snap: Snapshot, service: str, window: Window, tz: str) -> pd.D
     return _run(
         snap,
         """
-        WITH best AS (
+        WITH args AS (
+            SELECT ?::VARCHAR AS svc, ?::TIMESTAMPTZ AS lo, ?::TIMESTAMPTZ AS hi,
+                   ?::VARCHAR AS tz),
+        best AS (
             SELECT l.spike_id, l.provider || ': ' || coalesce(i.title, l.incident_id)
                        AS incident,
                    l.relation, l.lead_minutes, l.confidence
             FROM incident_links l
             LEFT JOIN incidents i USING (provider, incident_id)
-            WHERE l.service = $service
             QUALIFY row_number() OVER (PARTITION BY l.spike_id
                                        ORDER BY l.confidence DESC, l.incident_id) = 1
         )
-        SELECT s.spike_id, timezone($tz, s.start) AS start, timezone($tz, s.peak) AS peak,
-               timezone($tz, s."end") AS "end", s.peak_rate, s.expected_rate, s.score,
+        SELECT s.spike_id, timezone(tz, s.start) AS start, timezone(tz, s.peak) AS peak,
+               timezone(tz, s."end") AS "end", s.peak_rate, s.expected_rate, s.score,
                s.posts, b.incident, b.relation, b.lead_minutes, b.confidence
-        FROM spikes s LEFT JOIN best b USING (spike_id)
-        WHERE s.service = $service AND s.complaint_type IS NULL
-          AND s.peak >= $start AND s.peak < $end
+        FROM spikes s CROSS JOIN args LEFT JOIN best b USING (spike_id)
+        WHERE s.service = svc AND s.complaint_type IS NULL AND s.peak >= lo AND s.peak < hi
         ORDER BY s.peak
         """,
-        {"service": service, "start": window.start, "end": window.end, "tz": tz},
+        [service, window.start, window.end, tz],
     )
 
 
@@ -349,26 +357,19 @@ def top_posts(
     return _run(
         snap,
         f"""
-        SELECT timezone($tz, created_at) AS time, source, author, text, likes, reposts,
+        WITH args AS (
+            SELECT ?::VARCHAR AS svc, ?::TIMESTAMPTZ AS lo, ?::TIMESTAMPTZ AS hi,
+                   ?::VARCHAR AS tz)
+        SELECT timezone(tz, created_at) AS time, source, author, text, likes, reposts,
                {_REACH_SQL} AS reach, sentiment, complaint_type,
                CASE WHEN regexp_matches(url, '^https?://') THEN url END AS link
-        FROM posts
-        WHERE service = $service AND created_at >= $start AND created_at < $end
+        FROM posts, args
+        WHERE service = svc AND created_at >= lo AND created_at < hi
         ORDER BY reach DESC, created_at, source, id
-        LIMIT $limit
+        LIMIT ?
         """,
-        {"service": service, "start": window.start, "end": window.end, "tz": tz,
-         "limit": limit},
+        [service, window.start, window.end, tz, limit],
     )
-
-
-def _series_params(
-    service: str, window: Window, bucket_minutes: int, tz: str
-) -> dict[str, object]:
-    return {
-        "service": service, "start": window.start, "end": window.end,
-        "bucket": bucket_minutes, "tz": tz,
-    }
 
 
 def _to_datetime(value: object) -> datetime | None:

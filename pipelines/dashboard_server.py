@@ -73,5 +73,5 @@ def wait_until_ready(
         except (urllib.error.URLError, OSError) as e:
             last_error = str(e)
         time.sleep(min(0.25, max(0.0, deadline - time.monotonic())))
-    raise DashboardError(f"the dashboard at {url} was not ready after {timeout_s:.0f} s: "
+    raise DashboardError(f"the dashboard at {url} was not ready after {timeout_s:g} s: "
                          f"{last_error}")

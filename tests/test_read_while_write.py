@@ -29,9 +29,8 @@ WRITER = textwrap.dedent("""
 
 def _post_file(path: Path, batch: int) -> Path:
     with open(path, "w") as f:
-        for i in range(PER_FILE):
-            f.write(json.dumps({"id": f"{batch}-{i}", "source": "file", "text": f"Slack is down {i}",
-                                "created_at": f"2024-06-01T10:{i % 60:02d}:00Z"}) + "\n")
+        f.writelines(json.dumps({"id": f"{batch}-{i}", "source": "file", "text": f"Slack is down {i}",
+                                "created_at": f"2024-06-01T10:{i % 60:02d}:00Z"}) + "\n" for i in range(PER_FILE))
     return path
 
 

@@ -12,9 +12,9 @@ from pipelines.warehouse.reader import query, run_user_sql
 from pipelines.warehouse.schema import LATEST_VERSION
 from pipelines.warehouse.writer import writing
 
-POST = dict(source="x", id="1", service="notion", created_at=pd.Timestamp("2024-01-01T00:00Z"),
-            text="hi", author="a", author_followers=3, likes=1, reposts=0, replies=0, quotes=0,
-            lang="en", url=None, is_repost=False, parent_id=None, raw_page_id=None)
+POST = {"source": "x", "id": "1", "service": "notion", "created_at": pd.Timestamp("2024-01-01T00:00Z"),
+            "text": "hi", "author": "a", "author_followers": 3, "likes": 1, "reposts": 0, "replies": 0, "quotes": 0,
+            "lang": "en", "url": None, "is_repost": False, "parent_id": None, "raw_page_id": None}
 
 
 def test_migrations_upgrade_an_existing_file_and_keep_its_data(db):
@@ -60,8 +60,8 @@ def test_missing_warehouse_is_a_clear_error(tmp_path):
 
 
 @pytest.mark.parametrize("escape", [
-    "INSERT INTO post_records (source, id, created_at, text, ingested_at) "
-    "VALUES ('x','2',now(),'t',now())",
+    ("INSERT INTO post_records (source, id, created_at, text, ingested_at) "
+    "VALUES ('x','2',now(),'t',now())"),
     "DELETE FROM post_records",
     "DROP TABLE post_records",
     "CREATE TABLE evil AS SELECT 1",

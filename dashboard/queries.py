@@ -15,16 +15,15 @@ import streamlit as st
 
 from pipelines.warehouse.reader import query
 
-# What counts as a complaint: a classified post whose complaint type is neither "none" (not a
-# complaint) nor "praise" (the taxonomy's positive label).
-NOT_COMPLAINTS = ("none", "praise")
+# What counts as a complaint is the classifier's `is_complaint`, the same flag spike detection
+# counts; the taxonomy file says which complaint types are complaints.
 COMPLAINT_NOTE = (
-    "Complaints: classified posts whose complaint type is anything but `none` (not a "
-    "complaint) or `praise`."
+    "Complaints: classified posts the model marks as complaints (`is_complaint`; types such "
+    "as `none`, `praise` and `humor` are not complaints)."
 )
 BUCKET_CHOICES = (1, 5, 15, 60, 360, 1440)
 MAX_POINTS = 2000
-_NOT_COMPLAINT_SQL = "complaint_type NOT IN ('none', 'praise')"
+_COMPLAINT_SQL = "is_complaint"
 _REACH_SQL = "coalesce(author_followers, 0) + coalesce(reposts, 0)"
 
 
@@ -142,7 +141,7 @@ def services(snap: Snapshot) -> pd.DataFrame:
             UNION SELECT service FROM post_buckets
         ), complaints AS (
             SELECT service, sum(posts) AS complaints FROM post_buckets
-            WHERE {_NOT_COMPLAINT_SQL} GROUP BY service
+            WHERE {_COMPLAINT_SQL} GROUP BY service
         ), counts AS (
             SELECT service, count(*) AS posts FROM posts GROUP BY service
         )
@@ -174,7 +173,7 @@ def headline(snap: Snapshot, service: str, window: Window) -> Headline:
         f"""
         WITH args AS (SELECT ?::VARCHAR AS svc, ?::TIMESTAMPTZ AS lo, ?::TIMESTAMPTZ AS hi),
         p AS (
-            SELECT sentiment, complaint_type FROM posts, args
+            SELECT sentiment, complaint_type, is_complaint FROM posts, args
             WHERE service = svc AND created_at >= lo AND created_at < hi
         ), s AS (
             SELECT spike_id FROM spikes, args
@@ -182,7 +181,7 @@ def headline(snap: Snapshot, service: str, window: Window) -> Headline:
         )
         SELECT
           (SELECT count(*) FROM p) AS posts,
-          (SELECT count(*) FROM p WHERE {_NOT_COMPLAINT_SQL}) AS complaints,
+          (SELECT count(*) FROM p WHERE {_COMPLAINT_SQL}) AS complaints,
           (SELECT avg((sentiment = 'negative')::INT) FROM p WHERE sentiment IS NOT NULL)
               AS negative_share,
           (SELECT count(*) FROM s) AS spikes,
@@ -217,7 +216,7 @@ def complaint_series(
             SELECT time_bucket(step, minute) AS bucket, complaint_type,
                    sum(posts) AS complaints
             FROM post_buckets, args
-            WHERE service = svc AND minute >= lo AND minute < hi AND {_NOT_COMPLAINT_SQL}
+            WHERE service = svc AND minute >= lo AND minute < hi AND {_COMPLAINT_SQL}
             GROUP BY ALL
         ), types AS (
             SELECT DISTINCT complaint_type FROM counts

@@ -14,13 +14,14 @@ from pipelines.warehouse.writer import Warehouse
 
 SPIKE_COLUMNS = ["spike_id", "service", "complaint_type", "start", "peak", "end", "peak_rate",
                  "expected_rate", "score", "posts"]
-BUCKET_COLUMNS = ["service", "minute", "complaint_type", "sentiment", "posts", "reach"]
+BUCKET_COLUMNS = ["service", "minute", "complaint_type", "sentiment", "is_complaint", "posts",
+                  "reach"]
 # A complaint type needs this many complaints in the data before it gets its own detector.
 MIN_TYPE_VOLUME = 30
 
 BUCKETS_SQL = """
 SELECT service, date_trunc('minute', created_at) AS minute, complaint_type, sentiment,
-       count(*) AS posts, coalesce(sum(author_followers), 0) AS reach
+       is_complaint, count(*) AS posts, coalesce(sum(author_followers), 0) AS reach
 FROM posts
 WHERE service IS NOT NULL AND sentiment IS NOT NULL
 GROUP BY ALL

@@ -22,7 +22,8 @@ SPIKE_COLUMNS = ["spike_id", "service", "complaint_type", "start", "peak", "end"
                  "expected_rate", "score", "posts"]
 LINK_COLUMNS = ["spike_id", "incident_id", "provider", "service", "relation", "lead_minutes",
                 "overlap_minutes", "confidence"]
-BUCKET_COLUMNS = ["service", "minute", "complaint_type", "sentiment", "posts", "reach"]
+BUCKET_COLUMNS = ["service", "minute", "complaint_type", "sentiment", "is_complaint", "posts",
+                  "reach"]
 
 
 @dataclass(frozen=True)
@@ -98,6 +99,8 @@ def _post(rng: random.Random, i: int, service: str, at: pd.Timestamp, complaint:
         # Kept for the classifications and the tests' expected values; the writer ignores them.
         "sentiment": sentiment,
         "complaint_type": kind,
+        # As the taxonomy says: none, praise and humor are not complaints.
+        "is_complaint": kind not in ("none", "praise", "humor"),
     }
 
 
@@ -108,7 +111,7 @@ def _classifications(posts: pd.DataFrame) -> pd.DataFrame:
         "model_version": "test",
         "sentiment": posts["sentiment"],
         "sentiment_scores": json.dumps({"negative": 0.3, "neutral": 0.4, "positive": 0.3}),
-        "is_complaint": ~posts["complaint_type"].isin(["none", "praise"]),
+        "is_complaint": posts["is_complaint"],
         "complaint_probability": 0.5,
         "complaint_type": posts["complaint_type"],
         "complaint_scores": json.dumps({}),
@@ -121,7 +124,8 @@ def _buckets(posts: pd.DataFrame) -> pd.DataFrame:
         reach=posts["author_followers"] + posts["reposts"],
     )
     return (
-        frame.groupby(["service", "minute", "complaint_type", "sentiment"], as_index=False)
+        frame.groupby(["service", "minute", "complaint_type", "sentiment", "is_complaint"],
+                      as_index=False)
         .agg(posts=("id", "count"), reach=("reach", "sum"))
     )
 

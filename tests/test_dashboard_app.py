@@ -22,7 +22,6 @@ from tests.dashboard_fixtures import (
 )
 
 APP = str(Path(__file__).resolve().parents[1] / "dashboard" / "app.py")
-NOT_COMPLAINTS = ["none", "praise"]
 
 
 def _run(db: Path, monkeypatch: pytest.MonkeyPatch) -> AppTest:
@@ -40,7 +39,7 @@ def _expected(posts: pd.DataFrame, service: str, day: date | None = None) -> dic
     mine = posts[posts["service"] == service]
     if day is not None:
         mine = mine[mine["created_at"].dt.date == day]
-    complaints = (~mine["complaint_type"].isin(NOT_COMPLAINTS)).sum()
+    complaints = mine["is_complaint"].sum()
     negative = (mine["sentiment"] == "negative").mean()
     return {"Posts": f"{len(mine):,}", "Complaints": f"{complaints:,}",
             "Negative share": f"{negative:.0%}"}

@@ -100,9 +100,10 @@ CREATE TABLE post_buckets (
     minute         TIMESTAMPTZ NOT NULL,
     complaint_type VARCHAR NOT NULL,
     sentiment      VARCHAR NOT NULL,
+    is_complaint   BOOLEAN NOT NULL,   -- the classifier's call; the taxonomy says which types are
     posts          BIGINT NOT NULL,
     reach          BIGINT NOT NULL,
-    PRIMARY KEY (service, minute, complaint_type, sentiment)
+    PRIMARY KEY (service, minute, complaint_type, sentiment, is_complaint)
 );
 
 CREATE TABLE spikes (

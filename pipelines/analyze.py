@@ -34,6 +34,11 @@ WHERE service IS NOT NULL AND is_complaint
 GROUP BY ALL
 """
 
+SPAN_SQL = """
+SELECT min(date_trunc('minute', created_at)), max(date_trunc('minute', created_at))
+FROM posts WHERE service IS NOT NULL
+"""
+
 
 @dataclass
 class AnalyzeSummary:
@@ -45,12 +50,13 @@ class AnalyzeSummary:
         return f"{self.buckets} buckets, {self.spikes} spikes, {self.links} incident links"
 
 
-def find_spikes(series_rows: pd.DataFrame, params: SpikeParams | None = None) -> pd.DataFrame:
-    """Spikes of all complaints per service and of each complaint type with enough volume."""
+def find_spikes(series_rows: pd.DataFrame, start: pd.Timestamp, end: pd.Timestamp,
+                params: SpikeParams | None = None) -> pd.DataFrame:
+    """Spikes of all complaints per service and of each complaint type with enough volume.
+    `start`..`end` is the span of all posts: minutes without complaints count as zeros."""
     params = params or SpikeParams()
     if series_rows.empty:
         return pd.DataFrame(columns=SPIKE_COLUMNS)
-    start, end = series_rows["minute"].min(), series_rows["minute"].max()
     full = pd.date_range(start, end, freq="min")
     rows = []
     for service, per_service in series_rows.groupby("service"):
@@ -74,7 +80,8 @@ def find_spikes(series_rows: pd.DataFrame, params: SpikeParams | None = None) ->
 def analyze(wh: Warehouse, dependencies: dict[str, list[str]]) -> AnalyzeSummary:
     buckets = wh.con.execute(BUCKETS_SQL).df()
     series = wh.con.execute(COMPLAINT_SERIES_SQL).df()
-    spikes = find_spikes(series)
+    span = wh.con.execute(SPAN_SQL).fetchall()[0]
+    spikes = find_spikes(series, pd.Timestamp(span[0]), pd.Timestamp(span[1]))
     incidents = wh.con.execute(
         "SELECT provider, incident_id, started_at, resolved_at FROM incidents"
     ).df()

@@ -24,10 +24,10 @@ def test_every_command_has_help(command):
 
 @pytest.fixture()
 def small_db(db):
-    post = dict(source="x", id="1", service="notion", created_at=pd.Timestamp("2024-01-01T00:00Z"),
-                text='Notion, "down", again', author="a", author_followers=3, likes=1, reposts=0,
-                replies=0, quotes=0, lang="en", url=None, is_repost=False, parent_id=None,
-                raw_page_id=None)
+    post = {"source": "x", "id": "1", "service": "notion", "created_at": pd.Timestamp("2024-01-01T00:00Z"),
+                "text": 'Notion, "down", again', "author": "a", "author_followers": 3, "likes": 1, "reposts": 0,
+                "replies": 0, "quotes": 0, "lang": "en", "url": None, "is_repost": False, "parent_id": None,
+                "raw_page_id": None}
     with writing(db) as wh:
         wh.upsert_posts(pd.DataFrame([post, {**post, "id": "2", "service": "slack"}]))
     return db

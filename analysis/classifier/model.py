@@ -1,0 +1,200 @@
+"""Sentiment + complaint classification: one MiniLM embedding per text, three linear heads."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from analysis.classifier.encoder import ENCODER_NAME, Encoder, MiniLMEncoder
+from analysis.classifier.errors import ModelLoadError
+from analysis.classifier.heads import FloatArray, LinearHead
+from analysis.classifier.text import PREPROCESS_NAME, normalise
+
+SENTIMENT_LABELS: tuple[str, ...] = ("negative", "neutral", "positive")
+COMPLAINT_LABELS: tuple[str, ...] = ("not_complaint", "complaint")
+DEFAULT_MODEL_DIR = Path(__file__).resolve().parent.parent / "models" / "default"
+
+HEAD_FILES = {
+    "sentiment": "sentiment.npz",
+    "is_complaint": "is_complaint.npz",
+    "complaint_type": "complaint_type.npz",
+}
+
+
+@dataclass(frozen=True)
+class Classification:
+    sentiment: str  # negative | neutral | positive
+    sentiment_scores: dict[str, float]  # all three, sum to 1
+    is_complaint: bool
+    complaint_probability: float
+    complaint_type: str  # one of the taxonomy labels
+    complaint_scores: dict[str, float]  # every taxonomy label, sum to 1
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "sentiment": self.sentiment,
+            "sentiment_scores": dict(self.sentiment_scores),
+            "is_complaint": self.is_complaint,
+            "complaint_probability": self.complaint_probability,
+            "complaint_type": self.complaint_type,
+            "complaint_scores": dict(self.complaint_scores),
+        }
+
+
+def combine_complaint(p_complaint: float, type_probs: FloatArray, mask: np.ndarray) -> FloatArray:
+    """Joint complaint-type scores that agree with the is-complaint head.
+
+    Rule: the binary head decides complaint vs not (it is trained on ~3,300 posts, the type head
+    on a few hundred). The type head only splits that mass within each group:
+    score(label) = P(complaint) * P(label | complaint group) for complaint labels, and
+    (1 - P(complaint)) * P(label | other group) for humor/praise/none. So the complaint labels'
+    scores always sum to complaint_probability.
+    """
+    if mask.all() or not mask.any():
+        return type_probs.astype(np.float32)  # a taxonomy without both groups: nothing to split
+    eps = 1e-12
+    in_group = type_probs * mask
+    out_group = type_probs * ~mask
+    joint = p_complaint * in_group / max(float(in_group.sum()), eps)
+    joint = joint + (1.0 - p_complaint) * out_group / max(float(out_group.sum()), eps)
+    return (joint / joint.sum()).astype(np.float32)
+
+
+def pick_type(is_complaint: bool, joint: FloatArray, mask: np.ndarray) -> int:
+    """The primary type is the best label *within the group the binary head chose*, so a post is
+    never is_complaint=True with type "praise", nor is_complaint=False with type "outage"."""
+    allowed = mask if is_complaint else ~mask
+    if not allowed.any():  # degenerate taxonomy (e.g. only complaint reasons): plain argmax
+        return int(np.argmax(joint))
+    return int(np.argmax(np.where(allowed, joint, -1.0)))
+
+
+class Classifier:
+    """Loads the encoder and heads once; `classify` is safe to call many times."""
+
+    def __init__(self, encoder: Encoder, heads: dict[str, LinearHead], meta: dict[str, Any]):
+        self.encoder = encoder
+        self.heads = heads
+        self.meta = meta
+        self.model_version: str = str(meta["model_version"])
+        type_head = heads["complaint_type"]
+        assert type_head.complaint_mask is not None  # checked by _load_heads
+        self.complaint_types: tuple[str, ...] = type_head.labels
+        self._mask = type_head.complaint_mask
+
+    @classmethod
+    def load(
+        cls,
+        model_dir: Path | None = None,
+        device: str | None = None,
+        encoder: Encoder | None = None,
+    ) -> Classifier:
+        """Read meta.json and the heads from `model_dir` (default: the bundled model), then the
+        encoder unless one is passed in (to share it between models). Raises ModelLoadError
+        before the slow encoder load if any file is bad."""
+        directory = Path(model_dir) if model_dir is not None else DEFAULT_MODEL_DIR
+        meta = read_meta(directory)
+        heads = _load_heads(directory, meta)
+        return cls(encoder or MiniLMEncoder(device=device), heads, meta)
+
+    def classify(
+        self,
+        texts: Sequence[str],
+        batch_size: int = 64,
+        progress: Callable[[int], None] | None = None,
+    ) -> list[Classification]:
+        """Classify `texts`, in input order.
+
+        Each distinct (normalised) text is encoded once, so reposts cost nothing. After every
+        encoder batch `progress(n)` gets the number of *input* texts that batch completed (an
+        increment, so `progress=tqdm_bar.update` works); the increments sum to len(texts).
+        """
+        if batch_size < 1:
+            raise ValueError("batch_size must be >= 1")
+        keys = [normalise(t if isinstance(t, str) else "") for t in texts]
+        uses: dict[str, list[int]] = {}
+        for i, key in enumerate(keys):
+            uses.setdefault(key, []).append(i)
+        # Similar lengths in one batch means less padding: sort the distinct texts by length.
+        distinct = sorted(uses, key=len)
+        results: list[Classification | None] = [None] * len(keys)
+        for start in range(0, len(distinct), batch_size):
+            batch = distinct[start : start + batch_size]
+            embeddings = self.encoder.encode(batch, batch_size=len(batch))
+            done = 0
+            for key, row in zip(batch, self._classify_embeddings(embeddings), strict=True):
+                for i in uses[key]:
+                    results[i] = row
+                done += len(uses[key])
+            if progress is not None:
+                progress(done)
+        return [r for r in results if r is not None]
+
+    def _classify_embeddings(self, embeddings: FloatArray) -> list[Classification]:
+        sentiment = self.heads["sentiment"].predict_proba(embeddings)
+        complaint = self.heads["is_complaint"].predict_proba(embeddings)[:, 1]
+        types = self.heads["complaint_type"].predict_proba(embeddings)
+        return [
+            self._one(sentiment[i], float(complaint[i]), types[i]) for i in range(len(embeddings))
+        ]
+
+    def _one(self, sentiment: FloatArray, p_complaint: float, types: FloatArray) -> Classification:
+        is_complaint = p_complaint >= 0.5
+        joint = combine_complaint(p_complaint, types, self._mask)
+        labels = self.heads["sentiment"].labels
+        return Classification(
+            sentiment=labels[int(np.argmax(sentiment))],
+            sentiment_scores={label: float(s) for label, s in zip(labels, sentiment, strict=True)},
+            is_complaint=is_complaint,
+            complaint_probability=p_complaint,
+            complaint_type=self.complaint_types[pick_type(is_complaint, joint, self._mask)],
+            complaint_scores={
+                label: float(s) for label, s in zip(self.complaint_types, joint, strict=True)
+            },
+        )
+
+
+def read_meta(directory: Path) -> dict[str, Any]:
+    if not directory.is_dir():
+        raise ModelLoadError(f"model directory not found: {directory}")
+    path = directory / "meta.json"
+    try:
+        meta = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as e:
+        raise ModelLoadError(f"{path} is missing") from e
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise ModelLoadError(f"{path} is unreadable: {e}") from e
+    if not isinstance(meta, dict) or not isinstance(meta.get("model_version"), str):
+        raise ModelLoadError(f"{path} has no model_version")
+    encoder = meta.get("encoder", {})
+    if not isinstance(encoder, dict) or encoder.get("name") != ENCODER_NAME:
+        raise ModelLoadError(
+            f"{path}: heads were trained for encoder {encoder!r}, not {ENCODER_NAME}"
+        )
+    if meta.get("preprocess", PREPROCESS_NAME) != PREPROCESS_NAME:
+        raise ModelLoadError(f"{path}: unknown preprocessing {meta.get('preprocess')!r}")
+    return meta
+
+
+def _load_heads(directory: Path, meta: dict[str, Any]) -> dict[str, LinearHead]:
+    dim = int(meta["encoder"].get("dim", 384))
+    heads = {name: LinearHead.load(directory / file) for name, file in HEAD_FILES.items()}
+    for name, head in heads.items():
+        if head.dim != dim:
+            raise ModelLoadError(
+                f"head {name} expects {head.dim}-d embeddings, encoder gives {dim}"
+            )
+    if set(heads["sentiment"].labels) != set(SENTIMENT_LABELS):
+        raise ModelLoadError(
+            f"sentiment head labels {heads['sentiment'].labels} != {SENTIMENT_LABELS}"
+        )
+    if heads["is_complaint"].labels != COMPLAINT_LABELS:
+        raise ModelLoadError(f"is_complaint head labels must be {COMPLAINT_LABELS}")
+    if heads["complaint_type"].complaint_mask is None:
+        raise ModelLoadError("complaint_type head lacks its complaint_mask array")
+    return heads

@@ -1,0 +1,371 @@
+#!/usr/bin/env python
+"""Evaluate the committed heads against a TF-IDF + logistic regression baseline.
+
+    python scripts/evaluate_classifier.py [--model DIR] [--data DIR] [--no-throughput]
+
+- sentiment: macro-averaged recall on the TweetEval validation split (never trained on);
+  both models train on SemEval 2013-2016 minus the validation texts.
+- is-complaint: macro F1, 5-fold stratified CV on the Preotiuc-Pietro et al. complaints data;
+  each fold trains on the other folds plus the whole seed set (as the shipped head does).
+- complaint type: macro F1, 5-fold stratified CV on the seed set; "type head" is the raw
+  12-way head, "as shipped" adds the is-complaint head and the consistency rule. The same folds
+  score the is-complaint decision on the seed posts (head trained on complaints + seed folds).
+- ECE: expected calibration error of the top label's probability, 15 equal-width bins.
+Every C is chosen by CV inside the training part only (nested), for both models.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO_ROOT))
+
+from analysis.classifier import Classifier
+from analysis.classifier.model import (
+    COMPLAINT_LABELS,
+    SENTIMENT_LABELS,
+    combine_complaint,
+    pick_type,
+)
+from analysis.classifier.text import normalise
+from analysis.classifier.training import DEFAULT_CS, embed, fit_logreg
+from analysis.classifier.training_data import (
+    dedupe_key,
+    drop_near_duplicates,
+    read_complaints,
+    read_seed,
+    read_semeval_sentiment,
+    read_tweeteval_val,
+    seed_as_complaints,
+)
+
+DEFAULT_DATA = (REPO_ROOT / ".." / "shared" / "data").resolve()
+DEFAULT_SEED = REPO_ROOT / "data" / "labels" / "complaint_type_seed.csv"
+DEFAULT_CACHE = REPO_ROOT / ".cache" / "embeddings"
+FOLDS = 5
+Probs = NDArray[np.float64]
+
+
+@dataclass
+class Row:
+    task: str
+    metric: str
+    minilm: float
+    minilm_ece: float
+    tfidf: float | None = None
+    tfidf_ece: float | None = None
+
+
+def ece(
+    probs: Probs, gold: NDArray[np.int64], pred: NDArray[np.int64] | None = None, bins: int = 15
+) -> float:
+    """Expected calibration error of the predicted label's probability (default: the top one)."""
+    pred = probs.argmax(axis=1) if pred is None else pred
+    confidence = probs[np.arange(len(pred)), pred]
+    correct = pred == gold
+    edges = np.linspace(0.0, 1.0, bins + 1)
+    total = 0.0
+    for lo, hi in itertools.pairwise(edges):
+        in_bin = (confidence > lo) & (confidence <= hi)
+        if in_bin.any():
+            total += in_bin.mean() * abs(correct[in_bin].mean() - confidence[in_bin].mean())
+    return float(total)
+
+
+def macro_recall(pred: NDArray[np.int64], gold: NDArray[np.int64]) -> float:
+    from sklearn.metrics import recall_score
+
+    return float(recall_score(gold, pred, average="macro"))
+
+
+def macro_f1(pred: NDArray[np.int64], gold: NDArray[np.int64]) -> float:
+    from sklearn.metrics import f1_score
+
+    return float(f1_score(gold, pred, average="macro"))
+
+
+def indices(labels: Sequence[str], names: Sequence[str]) -> NDArray[np.int64]:
+    position = {name: i for i, name in enumerate(names)}
+    return np.array([position[label] for label in labels], dtype=np.int64)
+
+
+def tfidf_fit_predict(
+    train_texts: list[str],
+    train_y: list[str],
+    test_texts: list[str],
+    names: Sequence[str],
+    scoring: str,
+    folds: int = 5,
+    cs: Sequence[float] = DEFAULT_CS,
+) -> Probs:
+    """Baseline: word 1-2gram + char 2-5gram TF-IDF, balanced LR, C by inner CV."""
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import GridSearchCV, StratifiedKFold
+    from sklearn.pipeline import FeatureUnion, make_pipeline
+
+    features = FeatureUnion(
+        [
+            ("word", TfidfVectorizer(ngram_range=(1, 2), min_df=2, sublinear_tf=True)),
+            (
+                "char",
+                TfidfVectorizer(
+                    analyzer="char_wb",
+                    ngram_range=(2, 5),
+                    min_df=2,
+                    sublinear_tf=True,
+                    max_features=100_000,
+                ),
+            ),
+        ]
+    )
+    pipeline = make_pipeline(features, LogisticRegression(class_weight="balanced", max_iter=3000))
+    search = GridSearchCV(
+        pipeline,
+        {"logisticregression__C": list(cs)},
+        scoring=scoring,
+        cv=StratifiedKFold(folds, shuffle=True, random_state=0),
+    )
+    search.fit([normalise(t) for t in train_texts], indices(train_y, names))
+    return np.asarray(search.predict_proba([normalise(t) for t in test_texts]))
+
+
+def evaluate_sentiment(clf: Classifier, data: Path, cache: Path | None) -> Row:
+    val = read_tweeteval_val(data)
+    gold = indices(val.labels, SENTIMENT_LABELS)
+    head = clf.heads["sentiment"]
+    order = indices(SENTIMENT_LABELS, head.labels)  # head columns -> SENTIMENT_LABELS order
+    probs = head.predict_proba(
+        embed(clf.encoder, val.texts, desc="TweetEval val", cache_dir=cache)
+    )[:, order].astype(np.float64)
+    train = drop_near_duplicates(
+        read_semeval_sentiment(data, exclude={dedupe_key(t) for t in val.texts}), val.texts
+    )
+    print("fitting the TF-IDF sentiment baseline (~48k tweets)...", flush=True)
+    base = tfidf_fit_predict(
+        train.texts,
+        train.labels,
+        val.texts,
+        SENTIMENT_LABELS,
+        "recall_macro",
+        folds=3,
+        cs=(0.3, 1.0, 3.0),
+    )
+    return Row(
+        "sentiment (TweetEval val)",
+        "macro recall",
+        macro_recall(probs.argmax(1), gold),
+        ece(probs, gold),
+        macro_recall(base.argmax(1), gold),
+        ece(base, gold),
+    )
+
+
+def cross_validate(
+    y: NDArray[np.int64],
+    run_fold: Callable[[NDArray[np.int64], NDArray[np.int64]], dict[str, Probs]],
+) -> dict[str, Probs]:
+    """Out-of-fold probabilities for each named system, stratified 5-fold."""
+    from sklearn.model_selection import StratifiedKFold
+
+    out: dict[str, Probs] = {}
+    splitter = StratifiedKFold(FOLDS, shuffle=True, random_state=42)
+    for fold, (train, test) in enumerate(splitter.split(np.zeros(len(y)), y), start=1):
+        print(f"  fold {fold}/{FOLDS}", flush=True)
+        for name, probs in run_fold(train, test).items():
+            out.setdefault(name, np.zeros((len(y), probs.shape[1])))[test] = probs
+    return out
+
+
+def evaluate_is_complaint(
+    clf: Classifier, data: Path, seed_csv: Path, cache: Path | None
+) -> list[Row]:
+    complaints, _ = read_complaints(data)
+    non_complaint = {n for n, m in zip(clf.complaint_types, clf._mask, strict=True) if not m}
+    seed = seed_as_complaints(read_seed(seed_csv), non_complaint)
+    x = embed(clf.encoder, complaints.texts, desc="complaints", cache_dir=cache)
+    x_seed = embed(clf.encoder, seed.texts, desc="seed", cache_dir=cache)
+    y = indices(complaints.labels, COMPLAINT_LABELS)
+    texts = np.array(complaints.texts, dtype=object)
+
+    def run_fold(train: NDArray[np.int64], test: NDArray[np.int64]) -> dict[str, Probs]:
+        tr_labels = [complaints.labels[i] for i in train]
+        with_seed, _ = fit_logreg(
+            np.vstack([x[train], x_seed]),
+            tr_labels + seed.labels,
+            COMPLAINT_LABELS,
+            scoring="f1_macro",
+        )
+        alone, _ = fit_logreg(x[train], tr_labels, COMPLAINT_LABELS, scoring="f1_macro")
+        return {
+            "minilm": with_seed.predict_proba(x[test]),
+            "minilm_only": alone.predict_proba(x[test]),
+            "tfidf": tfidf_fit_predict(
+                list(texts[train]) + seed.texts,
+                tr_labels + seed.labels,
+                list(texts[test]),
+                COMPLAINT_LABELS,
+                "f1_macro",
+            ),
+            "tfidf_only": tfidf_fit_predict(
+                list(texts[train]), tr_labels, list(texts[test]), COMPLAINT_LABELS, "f1_macro"
+            ),
+        }
+
+    p = cross_validate(y, run_fold)
+    return [
+        Row(
+            "is-complaint (complaints 5-fold, train + seed)",
+            "macro F1",
+            macro_f1(p["minilm"].argmax(1), y),
+            ece(p["minilm"], y),
+            macro_f1(p["tfidf"].argmax(1), y),
+            ece(p["tfidf"], y),
+        ),
+        Row(
+            "is-complaint (complaints 5-fold, no seed)",
+            "macro F1",
+            macro_f1(p["minilm_only"].argmax(1), y),
+            ece(p["minilm_only"], y),
+            macro_f1(p["tfidf_only"].argmax(1), y),
+            ece(p["tfidf_only"], y),
+        ),
+    ]
+
+
+def evaluate_complaint_type(
+    clf: Classifier, data: Path, seed_csv: Path, cache: Path | None
+) -> list[Row]:
+    names = clf.complaint_types
+    mask = clf._mask
+    seed = read_seed(seed_csv)
+    complaints, _ = read_complaints(data)
+    binary_seed = seed_as_complaints(seed, {n for n, m in zip(names, mask, strict=True) if not m})
+    x = embed(clf.encoder, seed.texts, desc="seed", cache_dir=cache)
+    x_complaints = embed(clf.encoder, complaints.texts, desc="complaints", cache_dir=cache)
+    y = indices(seed.labels, names)
+
+    def run_fold(train: NDArray[np.int64], test: NDArray[np.int64]) -> dict[str, Probs]:
+        tr_types = [seed.labels[i] for i in train]
+        types, _ = fit_logreg(x[train], tr_types, names, scoring="f1_macro", complaint_mask=mask)
+        binary, _ = fit_logreg(
+            np.vstack([x_complaints, x[train]]),
+            complaints.labels + [binary_seed.labels[i] for i in train],
+            COMPLAINT_LABELS,
+            scoring="f1_macro",
+        )
+        raw = types.predict_proba(x[test]).astype(np.float64)
+        p_complaint = binary.predict_proba(x[test])[:, 1]
+        shipped = np.zeros_like(raw)
+        picked = np.zeros_like(raw)  # one-hot: the shipped complaint_type, not the joint argmax
+        for row, (p, q) in enumerate(zip(p_complaint, raw, strict=True)):
+            joint = combine_complaint(float(p), q.astype(np.float32), mask)
+            shipped[row] = joint
+            picked[row, pick_type(bool(p >= 0.5), joint, mask)] = 1.0
+        texts = [seed.texts[i] for i in train]
+        test_texts = [seed.texts[i] for i in test]
+        return {
+            "raw": raw,
+            "shipped": shipped,
+            "picked": picked,
+            "binary": np.stack([1 - p_complaint, p_complaint], axis=1),
+            "tfidf": tfidf_fit_predict(texts, tr_types, test_texts, names, "f1_macro"),
+            "tfidf_binary": tfidf_fit_predict(
+                complaints.texts + texts,
+                complaints.labels + [binary_seed.labels[i] for i in train],
+                test_texts,
+                COMPLAINT_LABELS,
+                "f1_macro",
+            ),
+        }
+
+    p = cross_validate(y, run_fold)
+    y_binary = mask[y].astype(np.int64)
+    return [
+        Row(
+            "is-complaint (seed 5-fold, train + complaints)",
+            "macro F1",
+            macro_f1(p["binary"].argmax(1), y_binary),
+            ece(p["binary"], y_binary),
+            macro_f1(p["tfidf_binary"].argmax(1), y_binary),
+            ece(p["tfidf_binary"], y_binary),
+        ),
+        Row(
+            "complaint type (seed 5-fold), type head",
+            "macro F1",
+            macro_f1(p["raw"].argmax(1), y),
+            ece(p["raw"], y),
+            macro_f1(p["tfidf"].argmax(1), y),
+            ece(p["tfidf"], y),
+        ),
+        Row(
+            "complaint type (seed 5-fold), as shipped",
+            "macro F1",
+            macro_f1(p["picked"].argmax(1), y),
+            ece(p["shipped"], y, p["picked"].argmax(1)),
+        ),
+    ]
+
+
+def throughput(clf: Classifier, texts: list[str]) -> float:
+    started = time.perf_counter()
+    clf.classify(texts)
+    return len(texts) / (time.perf_counter() - started)
+
+
+def print_table(rows: list[Row], meta: dict[str, Any]) -> None:
+    def fmt(v: float | None) -> str:
+        return "   -  " if v is None else f"{v:6.3f}"
+
+    header = f"{'task':50} {'metric':12} {'MiniLM+LR':>9} {'ECE':>6} {'TF-IDF+LR':>9} {'ECE':>6}"
+    print(f"\nmodel {meta['model_version']} (encoder {meta['encoder']['name']})")
+    print(header)
+    print("-" * len(header))
+    for r in rows:
+        print(
+            f"{r.task:50} {r.metric:12} {fmt(r.minilm):>9} {fmt(r.minilm_ece)} "
+            f"{fmt(r.tfidf):>9} {fmt(r.tfidf_ece)}"
+        )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--model", type=Path, default=None, help="model dir (default: bundled)")
+    parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
+    parser.add_argument("--seed-csv", type=Path, default=DEFAULT_SEED)
+    parser.add_argument("--cache-dir", type=Path, default=DEFAULT_CACHE)
+    parser.add_argument("--no-cache", action="store_true")
+    parser.add_argument("--no-throughput", action="store_true")
+    args = parser.parse_args(argv)
+    cache = None if args.no_cache else args.cache_dir
+
+    clf = Classifier.load(args.model, device="cpu")
+    rows = [evaluate_sentiment(clf, args.data, cache)]
+    print("is-complaint cross-validation...", flush=True)
+    rows += evaluate_is_complaint(clf, args.data, args.seed_csv, cache)
+    print("complaint-type cross-validation...", flush=True)
+    rows += evaluate_complaint_type(clf, args.data, args.seed_csv, cache)
+    print_table(rows, clf.meta)
+    if not args.no_throughput:
+        texts = read_tweeteval_val(args.data).texts
+        rate = throughput(clf, texts)
+        print(
+            f"\nclassify() throughput: {rate:.0f} posts/s on {len(texts)} TweetEval val tweets "
+            "(batch 64, fp32, CPU)"
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

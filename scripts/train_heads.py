@@ -1,0 +1,194 @@
+#!/usr/bin/env python
+"""Retrain the sentiment, is-complaint and complaint-type heads on frozen MiniLM embeddings.
+
+    python scripts/train_heads.py                  # writes analysis/models/default/
+    python scripts/train_heads.py --out /tmp/heads --data /path/to/shared/data
+
+Needs scikit-learn (pip install -e '.[train]'). Never reads any TweetEval/SemEval-2017 test
+set; the TweetEval validation split is only scored, and its texts are removed from training.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO_ROOT))
+
+from analysis.classifier.encoder import (
+    EMBEDDING_DIM,
+    ENCODER_NAME,
+    ENCODER_PACKAGE,
+    MiniLMEncoder,
+)
+from analysis.classifier.heads import LinearHead
+from analysis.classifier.model import COMPLAINT_LABELS, SENTIMENT_LABELS
+from analysis.classifier.taxonomy import DEFAULT_TAXONOMY_PATH, load_taxonomy
+from analysis.classifier.text import PREPROCESS_NAME
+from analysis.classifier.training import embed, fit_logreg, write_model
+from analysis.classifier.training_data import (
+    dedupe_key,
+    drop_near_duplicates,
+    read_complaints,
+    read_seed,
+    read_semeval_sentiment,
+    read_tweeteval_val,
+    seed_as_complaints,
+)
+
+DEFAULT_DATA = (REPO_ROOT / ".." / "shared" / "data").resolve()
+DEFAULT_SEED = REPO_ROOT / "data" / "labels" / "complaint_type_seed.csv"
+DEFAULT_OUT = REPO_ROOT / "analysis" / "models" / "default"
+DEFAULT_CACHE = REPO_ROOT / ".cache" / "embeddings"
+TRAINING_DATA = {
+    "sentiment": "SemEval-2013..2016 Task 4 subtask A English tweets (Nakov et al. 2013, "
+    "Rosenthal et al. 2014, 2015, Nakov et al. 2016), deduplicated; exact and near copies "
+    "(TF-IDF cosine > 0.8) of the TweetEval validation split (Barbieri et al. 2020) removed; "
+    "no SemEval-2017 / TweetEval test data",
+    "is_complaint": "Preotiuc-Pietro, Gaman and Aletras, 'Automatically Identifying Complaints "
+    "in Social Media', ACL 2019 (training split as provided) + the seed set",
+    "complaint_type": "data/labels/complaint_type_seed.csv: hand-written posts, one per "
+    "taxonomy label row (analysis/taxonomy/complaint_types.toml)",
+    "not_used": "airline negativereason (Twitter US Airline Sentiment): no honest mapping "
+    "onto the online-service taxonomy",
+}
+# Sentiment has ~48k rows: 3 folds and a shorter C grid keep training well under 15 minutes.
+SENTIMENT_CS = (0.3, 1.0, 3.0, 10.0)
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="the shared data folder")
+    parser.add_argument("--seed-csv", type=Path, default=DEFAULT_SEED)
+    parser.add_argument("--taxonomy", type=Path, default=DEFAULT_TAXONOMY_PATH)
+    parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
+    parser.add_argument("--cache-dir", type=Path, default=DEFAULT_CACHE)
+    parser.add_argument("--no-cache", action="store_true", help="do not read or write embeddings")
+    parser.add_argument("--version", help="model_version (default minilm-l6-v2+heads-YYYY.MM.DD)")
+    return parser.parse_args(argv)
+
+
+def train_sentiment(
+    encoder: MiniLMEncoder, data: Path, cache: Path | None
+) -> tuple[LinearHead, dict[str, Any]]:
+    val = read_tweeteval_val(data)
+    train = drop_near_duplicates(
+        read_semeval_sentiment(data, exclude={dedupe_key(t) for t in val.texts}), val.texts
+    )
+    x = embed(encoder, train.texts, desc="SemEval 2013-16", cache_dir=cache)
+    head, info = fit_logreg(
+        x, train.labels, SENTIMENT_LABELS, scoring="recall_macro", cs=SENTIMENT_CS, folds=3
+    )
+    x_val = embed(encoder, val.texts, desc="TweetEval val", cache_dir=cache)
+    info["tweeteval_val_macro_recall"] = round(macro_recall(head, x_val, val.labels), 4)
+    info["data_notes"] = train.notes
+    return head, info
+
+
+def macro_recall(head: LinearHead, x: np.ndarray, gold: list[str]) -> float:
+    predicted = np.array(head.labels)[head.predict_proba(x).argmax(axis=1)]
+    gold_arr = np.array(gold)
+    return float(np.mean([(predicted[gold_arr == c] == c).mean() for c in sorted(set(gold))]))
+
+
+def train_is_complaint(
+    encoder: MiniLMEncoder, data: Path, seed_csv: Path, non_complaint: set[str], cache: Path | None
+) -> tuple[LinearHead, dict[str, Any]]:
+    complaints, _ = read_complaints(data)
+    seed = seed_as_complaints(read_seed(seed_csv), non_complaint)
+    texts, labels = complaints.texts + seed.texts, complaints.labels + seed.labels
+    x = embed(encoder, texts, desc="complaints + seed", cache_dir=cache)
+    head, info = fit_logreg(x, labels, COMPLAINT_LABELS, scoring="f1_macro")
+    info["sources"] = {"preotiuc_pietro_2019": len(complaints.texts), "seed": len(seed.texts)}
+    return head, info
+
+
+def train_complaint_type(
+    encoder: MiniLMEncoder, seed_csv: Path, taxonomy: Path, cache: Path | None
+) -> tuple[LinearHead, dict[str, Any]]:
+    labels = load_taxonomy(taxonomy)
+    names = [label.name for label in labels]
+    mask = np.array([label.is_complaint for label in labels])
+    seed = read_seed(seed_csv)
+    x = embed(encoder, seed.texts, desc="complaint-type seed", cache_dir=cache)
+    return fit_logreg(x, seed.labels, names, scoring="f1_macro", complaint_mask=mask)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    started = time.monotonic()
+    cache = None if args.no_cache else args.cache_dir
+    taxonomy = load_taxonomy(args.taxonomy)
+    non_complaint = {label.name for label in taxonomy if not label.is_complaint}
+    encoder = MiniLMEncoder(device="cpu")
+
+    sentiment, sentiment_info = train_sentiment(encoder, args.data, cache)
+    print(f"sentiment: {sentiment_info}")
+    complaint, complaint_info = train_is_complaint(
+        encoder, args.data, args.seed_csv, non_complaint, cache
+    )
+    print(f"is_complaint: {complaint_info}")
+    types, types_info = train_complaint_type(encoder, args.seed_csv, args.taxonomy, cache)
+    print(f"complaint_type: {types_info}")
+
+    today = datetime.now(UTC)
+    meta = {
+        "format_version": 1,
+        "model_version": args.version or f"minilm-l6-v2+heads-{today:%Y.%m.%d}",
+        "trained_at": today.isoformat(timespec="seconds"),
+        "encoder": {
+            "name": ENCODER_NAME,
+            "package": ENCODER_PACKAGE,
+            "dim": EMBEDDING_DIM,
+            "normalization": "l2",
+            "pooling": "mean",
+            "precision": "fp32",
+            "max_seq_length": 256,
+        },
+        "preprocess": PREPROCESS_NAME,
+        "training_data": TRAINING_DATA,
+        "heads": {
+            "sentiment": {
+                "labels": list(sentiment.labels),
+                "training": sentiment_info,
+                "data": "SemEval-2013..2016 Task 4A (train/dev/test files), minus "
+                "TweetEval validation texts and their near copies",
+            },
+            "is_complaint": {
+                "labels": list(complaint.labels),
+                "training": complaint_info,
+                "data": "Preotiuc-Pietro et al. ACL 2019 complaints + seed set "
+                f"(types other than {sorted(non_complaint)} = complaint)",
+            },
+            "complaint_type": {
+                "labels": list(types.labels),
+                "non_complaint_labels": sorted(non_complaint),
+                "training": types_info,
+                "data": "data/labels/complaint_type_seed.csv",
+            },
+        },
+        "complaint_rule": "is_complaint = P(complaint) >= 0.5 from the is_complaint head; "
+        "complaint_scores = P(complaint) * P(type | complaint group) and "
+        "(1 - P(complaint)) * P(type | non-complaint group); complaint_type "
+        "= best label within the chosen group",
+        "validation": {
+            "tweeteval_val_sentiment_macro_recall": sentiment_info["tweeteval_val_macro_recall"],
+            "see": "scripts/evaluate_classifier.py and docs/model-card.md",
+        },
+    }
+    write_model(
+        args.out, {"sentiment": sentiment, "is_complaint": complaint, "complaint_type": types}, meta
+    )
+    print(f"wrote {args.out} ({meta['model_version']}) in {time.monotonic() - started:.0f}s")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -209,8 +209,8 @@ def evaluate_is_complaint(
         )
         alone, _ = fit_logreg(x[train], tr_labels, COMPLAINT_LABELS, scoring="f1_macro")
         return {
-            "minilm": with_seed.predict_proba(x[test]),
-            "minilm_only": alone.predict_proba(x[test]),
+            "minilm": with_seed.predict_proba(x[test]).astype(np.float64),
+            "minilm_only": alone.predict_proba(x[test]).astype(np.float64),
             "tfidf": tfidf_fit_predict(
                 list(texts[train]) + seed.texts,
                 tr_labels + seed.labels,

@@ -74,5 +74,6 @@ def _doc_queries() -> list[str]:
 @pytest.mark.parametrize("sql", _doc_queries(), ids=lambda q: q.splitlines()[0][:40])
 def test_documented_queries_run(demo_db, sql):
     result = run_user_sql(demo_db, sql)
-    if "'…'" not in sql:
+    # The demo data is clean (nothing to quarantine) and '…' marks a value to fill in.
+    if "'…'" not in sql and "FROM quarantine" not in sql:
         assert len(result) > 0, sql

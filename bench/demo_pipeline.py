@@ -32,11 +32,14 @@ def peak_rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def timed(label: str, n: int, fn):  # type: ignore[no-untyped-def]
+def timed(label: str, n: int | None, fn):  # type: ignore[no-untyped-def]
+    """Runs fn, printing its time, its throughput over n posts (if it handles posts) and the
+    process's peak memory so far."""
     start = time.perf_counter()
     result = fn()
     seconds = time.perf_counter() - start
-    print(f"{label:<10} {seconds:8.1f} s  {n / seconds:9.0f} posts/s  peak RSS {peak_rss_mib():7.0f} MiB")
+    rate = f"{n / seconds:9.0f} posts/s" if n else " " * 16
+    print(f"{label:<10} {seconds:8.1f} s  {rate}  peak RSS {peak_rss_mib():7.0f} MiB")
     return seconds, result
 
 
@@ -74,7 +77,7 @@ def main() -> None:
 
     for label, fn in [("import", run_import), ("status", run_status),
                       ("classify", run_classify), ("analyze", run_analyze)]:
-        seconds, _ = timed(label, n_posts, fn)
+        seconds, _ = timed(label, None if label == "status" else n_posts, fn)
         total += seconds
     print(f"{'total':<10} {total:8.1f} s  {n_posts / total:9.0f} posts/s")
 

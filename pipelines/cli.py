@@ -102,12 +102,16 @@ def import_posts_cmd(file: Path, db: Path | None, config: Path | None) -> None:
 @import_.command(name="status")
 @click.argument("file_or_url")
 @click.option("--provider", default=None,
-              help="Provider key (e.g. anthropic). Required for Statuspage JSON; for the ICPE "
-                   "CSV it selects that provider's rows (default: all).")
+              help="Provider key (e.g. anthropic). Required for Statuspage JSON and RSS/Atom "
+                   "feeds; defaults to gcp / aws for those snapshots; selects the rows of the "
+                   "ICPE CSV or a CSV incident log (default: all).")
 @DB_OPTION
 def import_status_cmd(file_or_url: str, provider: str | None, db: Path | None) -> None:
-    """Import provider incidents: an Atlassian Statuspage /api/v2/incidents.json (file or URL)
-    or the ICPE'25 incident_stages.csv. Incidents seen again are updated in place."""
+    """Import provider incidents from a file or URL, format detected: Atlassian Statuspage
+    /api/v2/incidents.json, an RSS or Atom status feed, Google Cloud incidents.json, the old AWS
+    Service Health Dashboard data.json, the ICPE'25 incident_stages.csv, or a CSV incident log
+    (docs/status.md lists its columns). Incidents seen again are updated in place; their update
+    history is kept."""
     from pipelines.flows import import_status_flow
 
     s = _settings(db=db)

@@ -1,0 +1,86 @@
+"""What every status format produces: incident and update rows in the warehouse's columns."""
+
+from __future__ import annotations
+
+import hashlib
+import html
+import re
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import pandas as pd
+
+from pipelines.normalize import BadRecord
+from pipelines.warehouse.writer import INCIDENT_COLUMNS, UPDATE_COLUMNS
+
+Row = dict[str, Any]
+Parsed = tuple[Row, list[Row]]
+
+
+@dataclass
+class StatusBatch:
+    incidents: pd.DataFrame
+    updates: pd.DataFrame
+    rejects: list[tuple[Any, str]]
+
+
+def frames(incidents: list[Row], updates: list[Row], rejects: list[tuple[Any, str]]) -> StatusBatch:
+    inc = pd.DataFrame(incidents, columns=INCIDENT_COLUMNS)
+    upd = pd.DataFrame(updates, columns=UPDATE_COLUMNS)
+    for col in ("created_at", "started_at", "resolved_at", "updated_at"):
+        inc[col] = pd.to_datetime(inc[col], utc=True)
+    upd["created_at"] = pd.to_datetime(upd["created_at"], utc=True)
+    return StatusBatch(inc, upd, rejects)
+
+
+def collect(items: Iterable[Any], parse: Callable[[Any], Parsed], what: str) -> StatusBatch:
+    """Parses each record on its own, so one bad record is rejected with its reason and the
+    rest still import."""
+    incidents: list[Row] = []
+    updates: list[Row] = []
+    rejects: list[tuple[Any, str]] = []
+    for item in items:
+        try:
+            incident, its_updates = parse(item)
+        except (BadRecord, KeyError, TypeError, AttributeError, ValueError) as e:
+            rejects.append((item, f"{what}: {_reason(e)}"))
+            continue
+        incidents.append(incident)
+        updates.extend(its_updates)
+    return frames(incidents, updates, rejects)
+
+
+def _reason(e: Exception) -> str:
+    return f"missing field {e}" if isinstance(e, KeyError) else str(e)
+
+
+def short_hash(*parts: Any) -> str:
+    return hashlib.sha1("\x1f".join(str(p) for p in parts).encode()).hexdigest()[:12]
+
+
+_TAG = re.compile(r"<[^>]+>")
+_BREAK = re.compile(r"<\s*(br|/p|/div|/li)\s*/?>", re.IGNORECASE)
+
+
+def strip_html(text: str | None) -> str | None:
+    """Plain text of an HTML fragment: tags dropped, entities decoded, whitespace tidied."""
+    if text is None:
+        return None
+    plain = html.unescape(_TAG.sub("", _BREAK.sub("\n", text))).replace("\xa0", " ")
+    lines = (" ".join(line.split()) for line in plain.splitlines())
+    return "\n".join(line for line in lines if line) or None
+
+
+def summarise(incident: Row, updates: list[Row]) -> Row:
+    """Fills the incident's missing status and times from its updates (sorted oldest first)."""
+    updates.sort(key=lambda u: u["created_at"])
+    if not updates:
+        return incident
+    resolved = [u["created_at"] for u in updates if u["status"] == "resolved"]
+    derived = {"status": updates[-1]["status"], "updated_at": updates[-1]["created_at"],
+               "resolved_at": resolved[-1] if resolved else None}
+    for key, value in derived.items():
+        if incident.get(key) is None:
+            incident[key] = value
+    return incident

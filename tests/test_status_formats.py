@@ -1,0 +1,182 @@
+"""The other status formats: Google Cloud and AWS snapshots, RSS/Atom feeds and a CSV incident
+log; each parsed to incidents with ordered updates, and re-imported without writing anything."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from pipelines.errors import ImportFormatError
+from pipelines.status_import import StatusBatch, parse_status, read_source
+from pipelines.warehouse.reader import query
+from pipelines.warehouse.writer import writing
+from tests.conftest import FIXTURES
+
+# fixture file, --provider, (incidents, updates) it holds
+CASES = [
+    ("gcp_incidents_sample.json", None, (3, 10)),
+    ("aws_shd_data_sample.json", None, (3, 9)),
+    ("status_feed_rss.xml", "openai", (3, 7)),
+    ("status_feed_atom.xml", "openai", (2, 5)),
+    ("status_incident_log.csv", None, (2, 3)),
+]
+
+
+def _parse(name: str, provider: str | None) -> StatusBatch:
+    path = FIXTURES / name
+    return parse_status(read_source(str(path)), provider, str(path))
+
+
+def _store(db: Path, batch: StatusBatch) -> tuple[int, int]:
+    with writing(db) as wh:
+        return wh.upsert_incidents(batch.incidents, batch.updates)
+
+
+def _statuses(db: Path, incident_id: str) -> list[str]:
+    return query(db, "SELECT status FROM incident_updates WHERE incident_id = ? "
+                     "ORDER BY created_at", [incident_id])["status"].tolist()
+
+
+def _at(value: object) -> pd.Timestamp:
+    """A warehouse time as a UTC timestamp (DuckDB hands TIMESTAMPTZ back in local time)."""
+    ts = pd.Timestamp(value)  # type: ignore[arg-type]
+    return ts.tz_convert("UTC") if ts.tzinfo else ts.tz_localize("UTC")
+
+
+@pytest.mark.parametrize(("name", "provider", "counts"), CASES)
+def test_each_format_imports_once_and_reimports_nothing(tmp_path, name, provider, counts):
+    batch = _parse(name, provider)
+    assert batch.rejects == []
+    db = tmp_path / "a.duckdb"
+    assert _store(db, batch) == counts
+    assert _store(db, _parse(name, provider)) == (0, 0)
+
+
+def test_gcp_incidents_json(db):
+    batch = _parse("gcp_incidents_sample.json", None)
+    _store(db, batch)
+    inc = query(db, "SELECT * FROM incidents WHERE incident_id = 'NinksF6tPrSYEzmMrQfs'").iloc[0]
+    assert inc["provider"] == "gcp" and inc["impact"] == "major" and inc["status"] == "resolved"
+    assert inc["title"].startswith("Global: Google App Engine Flex customers getting 404")
+    assert list(inc["components"]) == ["Google App Engine"]
+    assert _at(inc["started_at"]) == pd.Timestamp("2021-11-16T19:20:12Z")
+    assert _at(inc["resolved_at"]) == pd.Timestamp("2021-11-16T19:41:01Z")
+    assert _statuses(db, "NinksF6tPrSYEzmMrQfs") == ["investigating", "update", "resolved"]
+
+
+def test_aws_health_dashboard_data_json(db):
+    _store(db, _parse("aws_shd_data_sample.json", None))
+    inc = query(db, "SELECT * FROM incidents WHERE incident_id = 'ec2-us-east-1-1638895771'")
+    row = inc.iloc[0]
+    assert row["provider"] == "aws" and row["title"] == "Increased API Error Rates"
+    assert row["impact"] == "major" and row["status"] == "resolved"
+    # "8:49 AM PST" and "3:31 PM PST" on 2021-12-07, in UTC.
+    assert _at(row["started_at"]) == pd.Timestamp("2021-12-07T16:49Z")
+    assert _at(row["resolved_at"]) == pd.Timestamp("2021-12-07T23:31Z")
+    assert _statuses(db, "ec2-us-east-1-1638895771") == ["investigating", "resolved"]
+    body = query(db, "SELECT body FROM incident_updates WHERE incident_id = "
+                     "'ec2-us-east-1-1638895771' ORDER BY created_at")["body"][0]
+    assert body.startswith("We are experiencing elevated error rates") and "<" not in body
+
+
+def test_aws_update_labelled_with_a_date_crosses_midnight():
+    batch = _parse("aws_shd_data_sample.json", None)
+    times = batch.updates[batch.updates["incident_id"] == "events-af-south-1-1637641154"]
+    # " 8:19 PM PST" on Nov 22 ... "Nov 23,  1:59 AM PST".
+    assert times["created_at"].tolist()[0] == pd.Timestamp("2021-11-23T04:19Z")
+    assert times["created_at"].tolist()[-1] == pd.Timestamp("2021-11-23T09:59Z")
+    assert times["created_at"].is_monotonic_increasing
+
+
+def test_rss_feed_with_statuspage_updates(db):
+    _store(db, _parse("status_feed_rss.xml", "openai"))
+    inc = query(db, "SELECT * FROM incidents WHERE incident_id = '7bm3cnlwk5s4'").iloc[0]
+    assert inc["title"] == "Elevated error rates on ChatGPT for some users"
+    assert inc["url"] == "https://status.openai.com/incidents/7bm3cnlwk5s4"
+    assert _at(inc["started_at"]) == pd.Timestamp("2024-07-15T15:02Z")
+    assert _at(inc["resolved_at"]) == pd.Timestamp("2024-07-15T16:41Z")
+    assert _statuses(db, "7bm3cnlwk5s4") == ["investigating", "identified", "monitoring",
+                                             "resolved"]
+    bodies = query(db, "SELECT body FROM incident_updates WHERE incident_id = '7bm3cnlwk5s4' "
+                       "ORDER BY created_at")["body"].tolist()
+    assert bodies[0] == "We are investigating elevated error rates on ChatGPT for some users."
+    assert bodies[1] == "The issue has been identified & a fix is being implemented."
+
+
+def test_rss_item_without_statuspage_updates_is_one_update():
+    batch = _parse("status_feed_rss.xml", "openai")
+    upd = batch.updates[batch.updates["incident_id"] == "m1k0dr2nq7vz"]
+    assert len(upd) == 1
+    body = "The Playground will be read-only for 30 minutes during maintenance."
+    assert upd.iloc[0]["body"] == body
+    assert upd.iloc[0]["created_at"] == pd.Timestamp("2024-07-09T06:00Z")
+
+
+def test_atom_feed_update_years_across_new_year(db):
+    _store(db, _parse("status_feed_atom.xml", "openai"))
+    rows = query(db, "SELECT created_at, status FROM incident_updates "
+                     "WHERE incident_id = '19432877' ORDER BY created_at")
+    assert rows["status"].tolist() == ["investigating", "resolved"]
+    assert [_at(t) for t in rows["created_at"]] == [pd.Timestamp("2023-12-31T23:10Z"),
+                                                    pd.Timestamp("2024-01-01T00:40Z")]
+
+
+def test_csv_incident_log(db):
+    _store(db, _parse("status_incident_log.csv", None))
+    inc = query(db, "SELECT * FROM incidents WHERE incident_id = 'INC-101'").iloc[0]
+    assert inc["provider"] == "internal-search" and inc["impact"] == "major"
+    assert sorted(inc["components"]) == ["gateway", "search-api"]
+    assert inc["status"] == "resolved"
+    assert _statuses(db, "INC-101") == ["investigating", "identified", "resolved"]
+    other = query(db, "SELECT * FROM incidents WHERE incident_id = 'INC-102'").iloc[0]
+    assert _at(other["started_at"]) == pd.Timestamp("2024-03-06T21:00Z")  # +01:00 in the file
+
+
+def test_csv_log_provider_option_fills_a_missing_column():
+    text = b"incident_id,title,started_at\nA-1,Login slow,2024-05-01T10:00:00Z\n"
+    batch = parse_status(text, "ours", "log.csv")
+    assert batch.incidents["provider"].tolist() == ["ours"]
+    missing = parse_status(text, None, "log.csv")
+    assert missing.incidents.empty and "no provider" in missing.rejects[0][1]
+
+
+def test_malformed_records_are_rejected_with_a_reason():
+    gcp = json.loads((FIXTURES / "gcp_incidents_sample.json").read_text())
+    gcp[1]["begin"] = "yesterday"
+    batch = parse_status(json.dumps(gcp).encode(), None, "gcp.json")
+    assert len(batch.incidents) == 2 and "begin 'yesterday'" in batch.rejects[0][1]
+
+    aws = json.loads((FIXTURES / "aws_shd_data_sample.json").read_text())
+    aws["archive"][0]["description"] = '<div><span class="yellowfg">teatime</span>x</div>'
+    del aws["archive"][1]["service"]
+    batch = parse_status(json.dumps(aws).encode(), None, "aws.json")
+    reasons = " | ".join(r for _, r in batch.rejects)
+    assert len(batch.incidents) == 1
+    assert "update time 'teatime'" in reasons and "missing field 'service'" in reasons
+
+    rss = (FIXTURES / "status_feed_rss.xml").read_text()
+    rss = rss.replace("<pubDate>Thu, 11 Jul 2024 09:58:40 +0000</pubDate>", "")
+    batch = parse_status(rss.encode(), "openai", "feed.rss")
+    assert len(batch.incidents) == 2 and "no readable pubDate" in batch.rejects[0][1]
+
+    log = b"incident_id,title,started_at\nA-1,Login slow,2024-05-01 10:00\n"
+    batch = parse_status(log, "ours", "log.csv")
+    assert "no UTC offset" in batch.rejects[0][1]
+
+
+def test_unreadable_payloads_are_clear_errors():
+    with pytest.raises(ImportFormatError, match="needs --provider"):
+        parse_status((FIXTURES / "status_feed_atom.xml").read_bytes(), None, "feed.atom")
+    with pytest.raises(ImportFormatError, match="not an RSS or Atom feed"):
+        parse_status(b"<html><body>hi</body></html>", "x", "page.html")
+    with pytest.raises(ImportFormatError, match="not a readable RSS or Atom feed"):
+        parse_status(b"<?xml version='1.0'?><rss><channel><title>x", "x", "broken.rss")
+    truncated = parse_status(b"<?xml version='1.0'?><rss><channel><item>", "x", "cut.rss")
+    assert "no title" in truncated.rejects[0][1]
+    with pytest.raises(ImportFormatError, match="unknown status format"):
+        parse_status(b'[{"a": 1}]', None, "list.json")
+    with pytest.raises(ImportFormatError, match="not valid JSON"):
+        parse_status(b'{"archive": [', None, "aws.json")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,7 @@ from pipelines.analyze import analyze
 from pipelines.config import load_config
 from pipelines.importers import import_posts, quarantine_frame
 from pipelines.status_import import parse_status, read_source
+from pipelines.status_poll import poll_all
 from pipelines.warehouse.writer import Warehouse, writing
 
 
@@ -54,6 +56,22 @@ def import_status_task(db: str, file_or_url: str, provider: str | None) -> dict[
     return summary
 
 
+@task(name="poll-status", retries=2, retry_delay_seconds=5)
+def poll_status_task(db: str, config: str) -> list[dict[str, Any]]:
+    """Retried only as a whole (the warehouse busy or unopenable): a provider that fails is
+    reported in its result and never fails the task."""
+    started = pd.Timestamp.now(tz="UTC")
+    cfg = load_config(Path(config))
+    with writing(Path(db)) as wh:
+        results = poll_all(wh, cfg)
+        summary = [asdict(r) for r in results]
+        _record(wh, "poll-status", started, {"providers": summary})
+    logger = get_run_logger()
+    for r in results:
+        logger.info(r.line())
+    return summary
+
+
 @task(name="classify")
 def classify_task(db: str, everything: bool, model: str | None, batch_size: int) -> dict[str, Any]:
     # Imported here: loading the encoder's libraries takes seconds that imports need not pay.
@@ -89,6 +107,13 @@ def import_posts_flow(db: str, path: str, config: str) -> dict[str, Any]:
 @flow(name="import-status")
 def import_status_flow(db: str, file_or_url: str, provider: str | None = None) -> dict[str, Any]:
     return import_status_task(db, file_or_url, provider)
+
+
+@flow(name="poll-status")
+def poll_status_flow(db: str, config: str) -> list[dict[str, Any]]:
+    """Polls every configured provider's status source once; `aftershock serve` schedules it."""
+    load_config(Path(config))  # a bad config fails now, not after the task's retries
+    return poll_status_task(db, config)
 
 
 @flow(name="classify")

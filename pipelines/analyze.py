@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from analysis.linking import LINK_COLUMNS, link_spikes
+from analysis.linking import LINK_COLUMNS, Dependency, link_spikes
 from analysis.spikes import SpikeParams, detect_spikes
 from pipelines.warehouse.writer import Warehouse
 
@@ -77,13 +77,13 @@ def find_spikes(series_rows: pd.DataFrame, start: pd.Timestamp, end: pd.Timestam
     return pd.DataFrame(rows, columns=SPIKE_COLUMNS)
 
 
-def analyze(wh: Warehouse, dependencies: dict[str, list[str]]) -> AnalyzeSummary:
+def analyze(wh: Warehouse, dependencies: dict[str, list[Dependency]]) -> AnalyzeSummary:
     buckets = wh.con.execute(BUCKETS_SQL).df()
     series = wh.con.execute(COMPLAINT_SERIES_SQL).df()
     span = wh.con.execute(SPAN_SQL).fetchall()[0]
     spikes = find_spikes(series, pd.Timestamp(span[0]), pd.Timestamp(span[1]))
     incidents = wh.con.execute(
-        "SELECT provider, incident_id, started_at, resolved_at FROM incidents"
+        "SELECT provider, incident_id, started_at, resolved_at, components FROM incidents"
     ).df()
     links = link_spikes(spikes, incidents, dependencies) if not spikes.empty else pd.DataFrame(
         columns=LINK_COLUMNS)

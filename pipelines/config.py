@@ -8,6 +8,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, Field, ValidationError, model_validator
 
+from analysis.linking import Dependency
 from analysis.service_match import ServiceMatcher
 from pipelines.errors import ConfigError
 
@@ -18,6 +19,10 @@ class Service(BaseModel):
     handles: list[str] = Field(default_factory=list)
     competitors: list[str] = Field(default_factory=list)
     depends_on: list[str] = Field(default_factory=list)
+    # The provider whose status page is the service's own (default: the provider with the
+    # service's key, if there is one), and for any provider the components that matter.
+    own_provider: str | None = None
+    components: dict[str, list[str]] = Field(default_factory=dict)
 
 
 class Provider(BaseModel):
@@ -38,7 +43,18 @@ class ServicesConfig(BaseModel):
             unknown = [p for p in service.depends_on if p not in self.providers]
             if unknown:
                 raise ValueError(f"service {key!r} depends on unknown provider(s) {unknown}")
+            stray = [p for p in [*service.components, service.own_provider]
+                     if p is not None and p not in service.depends_on]
+            if stray:
+                raise ValueError(f"service {key!r} names provider(s) {stray} that are not in "
+                                 "its depends_on")
         return self
+
+    def own_provider(self, key: str) -> str | None:
+        service = self.services[key]
+        if service.own_provider is not None:
+            return service.own_provider
+        return key if key in service.depends_on else None
 
     def matcher(self) -> ServiceMatcher:
         return ServiceMatcher({k: s.keywords + s.handles for k, s in self.services.items()})
@@ -46,6 +62,14 @@ class ServicesConfig(BaseModel):
     def dependency_map(self) -> dict[str, list[str]]:
         """service key -> providers whose incidents can explain its spikes (own page first)."""
         return {k: list(s.depends_on) for k, s in self.services.items()}
+
+    def dependencies(self) -> dict[str, list[Dependency]]:
+        """service key -> its providers with the relation (own | upstream) and components."""
+        return {
+            key: [Dependency(p, "own" if p == self.own_provider(key) else "upstream",
+                             frozenset(s.components.get(p, []))) for p in s.depends_on]
+            for key, s in self.services.items()
+        }
 
 
 def load_config(path: Path) -> ServicesConfig:

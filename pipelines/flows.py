@@ -91,7 +91,7 @@ def classify_task(db: str, everything: bool, model: str | None, batch_size: int)
 @task(name="analyze")
 def analyze_task(db: str, config: str) -> dict[str, Any]:
     started = pd.Timestamp.now(tz="UTC")
-    dependencies = load_config(Path(config)).dependency_map()
+    dependencies = load_config(Path(config)).dependencies()
     with writing(Path(db)) as wh:
         summary = analyze(wh, dependencies)
         _record(wh, "analyze", started, vars(summary))

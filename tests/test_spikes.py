@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analysis.linking import link_spikes
+from analysis.linking import Dependency, link_spikes
 from analysis.spikes import detect_spikes
 
 
@@ -64,7 +64,7 @@ def _incidents(*rows: tuple[str, str, str, str | None]) -> pd.DataFrame:
                          for p, i, s, r in rows])
 
 
-DEPS = {"notion": ["notion", "anthropic"]}
+DEPS = {"notion": [Dependency("notion", "own"), Dependency("anthropic")]}
 
 
 def test_upstream_incident_after_the_spike_has_positive_lead():
@@ -86,3 +86,15 @@ def test_own_incident_is_own_and_unrelated_providers_or_times_are_not_linked():
         DEPS)
     assert links["incident_id"].tolist() == ["n1"]
     assert links.iloc[0]["relation"] == "own" and links.iloc[0]["lead_minutes"] == -10
+
+
+def test_component_dependency_keeps_only_incidents_touching_those_components():
+    spikes = _spikes("2024-06-01T10:00Z", "2024-06-01T11:00Z")
+    incidents = _incidents(("anthropic", "api", "2024-06-01T10:05Z", None),
+                           ("anthropic", "web", "2024-06-01T10:05Z", None),
+                           ("anthropic", "unscoped", "2024-06-01T10:05Z", None))
+    incidents["components"] = [["api.anthropic.com", "claude.ai"], ["claude.ai"], []]
+    deps = {"notion": [Dependency("anthropic", "upstream", frozenset({"API.anthropic.com"}))]}
+    links = link_spikes(spikes, incidents, deps)
+    # An incident naming no component may still be the cause; one naming others is not.
+    assert sorted(links["incident_id"]) == ["api", "unscoped"]

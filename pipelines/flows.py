@@ -15,8 +15,8 @@ from tqdm import tqdm
 
 from pipelines.analyze import analyze
 from pipelines.config import load_config
-from pipelines.importers import import_posts, quarantine_frame
-from pipelines.status_import import parse_status, read_source
+from pipelines.importers import import_posts
+from pipelines.status_import import parse_status, read_source, store_batch
 from pipelines.status_poll import poll_all
 from pipelines.warehouse.writer import Warehouse, writing
 
@@ -43,9 +43,7 @@ def import_status_task(db: str, file_or_url: str, provider: str | None) -> dict[
     started = pd.Timestamp.now(tz="UTC")
     batch = parse_status(read_source(file_or_url), provider, file_or_url)
     with writing(Path(db)) as wh:
-        with wh.transaction():
-            new_incidents, new_updates = wh.upsert_incidents(batch.incidents, batch.updates)
-            wh.quarantine(quarantine_frame(batch.rejects, "status", file_or_url))
+        new_incidents, new_updates = store_batch(wh, batch, file_or_url)
         summary = {"incidents": len(batch.incidents), "new_incidents": new_incidents,
                    "updates": len(batch.updates), "new_updates": new_updates,
                    "quarantined": len(batch.rejects)}

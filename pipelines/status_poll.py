@@ -10,9 +10,8 @@ from dataclasses import dataclass
 
 from pipelines.config import Provider, ServicesConfig
 from pipelines.errors import AftershockError
-from pipelines.importers import quarantine_frame
-from pipelines.status_formats import StatusBatch, parse_status
-from pipelines.status_import import read_source
+from pipelines.status_formats import parse_status
+from pipelines.status_import import read_source, store_batch
 from pipelines.warehouse.writer import Warehouse
 
 Fetch = Callable[[str], bytes]
@@ -45,17 +44,6 @@ def status_urls(provider: Provider) -> list[str]:
     return urls
 
 
-def _fetch_batch(key: str, url: str, fetch: Fetch) -> StatusBatch:
-    return parse_status(fetch(url), key, url)
-
-
-def _store(wh: Warehouse, batch: StatusBatch, url: str) -> tuple[int, int]:
-    with wh.transaction():
-        new_incidents, new_updates = wh.upsert_incidents(batch.incidents, batch.updates)
-        wh.quarantine(quarantine_frame(batch.rejects, "status", url))
-    return new_incidents, new_updates
-
-
 def poll_provider(wh: Warehouse, key: str, provider: Provider,
                   fetch: Fetch = read_source) -> PollResult:
     """Polls the provider's preferred source (the first of `status_urls`) and stores what
@@ -65,11 +53,11 @@ def poll_provider(wh: Warehouse, key: str, provider: Provider,
         return PollResult(key, None, error="no status source configured")
     url = urls[0]
     try:
-        batch = _fetch_batch(key, url, fetch)
+        batch = parse_status(fetch(url), key, url)
     except AftershockError as e:  # ImportFormatError and the rest: nothing is written
         return PollResult(key, url, error=str(e))
     try:
-        new_incidents, new_updates = _store(wh, batch, url)
+        new_incidents, new_updates = store_batch(wh, batch, url)
     except AftershockError as e:  # rolled back: nothing of this poll is kept
         return PollResult(key, url, error=str(e))
     return PollResult(key, url, len(batch.incidents), new_incidents, new_updates,

@@ -41,13 +41,11 @@ from analysis.classifier.model import (
 from analysis.classifier.text import normalise
 from analysis.classifier.training import DEFAULT_CS, embed, fit_logreg
 from analysis.classifier.training_data import (
-    dedupe_key,
-    drop_near_duplicates,
     read_complaints,
     read_seed,
-    read_semeval_sentiment,
     read_tweeteval_val,
     seed_as_complaints,
+    sentiment_splits,
 )
 
 DEFAULT_DATA = (REPO_ROOT / ".." / "shared" / "data").resolve()
@@ -148,16 +146,13 @@ def tfidf_fit_predict(
 
 
 def evaluate_sentiment(clf: Classifier, data: Path, cache: Path | None) -> Row:
-    val = read_tweeteval_val(data)
+    train, val = sentiment_splits(data)
     gold = indices(val.labels, SENTIMENT_LABELS)
     head = clf.heads["sentiment"]
     order = indices(SENTIMENT_LABELS, head.labels)  # head columns -> SENTIMENT_LABELS order
     probs = head.predict_proba(
         embed(clf.encoder, val.texts, desc="TweetEval val", cache_dir=cache)
     )[:, order].astype(np.float64)
-    train = drop_near_duplicates(
-        read_semeval_sentiment(data, exclude={dedupe_key(t) for t in val.texts}), val.texts
-    )
     print("fitting the TF-IDF sentiment baseline (~48k tweets)...", flush=True)
     base = tfidf_fit_predict(
         train.texts,

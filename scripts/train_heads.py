@@ -34,13 +34,10 @@ from analysis.classifier.taxonomy import DEFAULT_TAXONOMY_PATH, load_taxonomy
 from analysis.classifier.text import PREPROCESS_NAME
 from analysis.classifier.training import embed, fit_logreg, write_model
 from analysis.classifier.training_data import (
-    dedupe_key,
-    drop_near_duplicates,
     read_complaints,
     read_seed,
-    read_semeval_sentiment,
-    read_tweeteval_val,
     seed_as_complaints,
+    sentiment_splits,
 )
 
 DEFAULT_DATA = (REPO_ROOT / ".." / "shared" / "data").resolve()
@@ -78,10 +75,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def train_sentiment(
     encoder: MiniLMEncoder, data: Path, cache: Path | None
 ) -> tuple[LinearHead, dict[str, Any]]:
-    val = read_tweeteval_val(data)
-    train = drop_near_duplicates(
-        read_semeval_sentiment(data, exclude={dedupe_key(t) for t in val.texts}), val.texts
-    )
+    train, val = sentiment_splits(data)
     x = embed(encoder, train.texts, desc="SemEval 2013-16", cache_dir=cache)
     head, info = fit_logreg(
         x, train.labels, SENTIMENT_LABELS, scoring="recall_macro", cs=SENTIMENT_CS, folds=3

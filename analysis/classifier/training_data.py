@@ -159,3 +159,14 @@ def drop_near_duplicates(
             out.add(text, label)
     out.notes["dropped_near_validation"] = len(train.texts) - len(out.texts)
     return out
+
+
+def sentiment_splits(data_dir: Path) -> tuple[LabelledTexts, LabelledTexts]:
+    """(train, validation) for sentiment: SemEval 2013-2016 minus every exact and near copy of
+    a TweetEval validation tweet, and the validation split itself. Training and evaluation both
+    take it from here, so the leak filter cannot differ between them."""
+    val = read_tweeteval_val(data_dir)
+    train = drop_near_duplicates(
+        read_semeval_sentiment(data_dir, exclude={dedupe_key(t) for t in val.texts}), val.texts
+    )
+    return train, val

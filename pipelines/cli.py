@@ -24,10 +24,6 @@ CONFIG_OPTION = click.option(
          "example).")
 
 
-def _settings(**overrides: Any) -> Settings:
-    return load_settings(**overrides)
-
-
 class AftershockGroup(click.Group):
     """Shows Aftershock errors as one line on stderr and exits 1, instead of a traceback."""
 
@@ -63,7 +59,7 @@ def demo(db: Path | None, no_dashboard: bool, port: int | None) -> None:
     """
     from pipelines.flows import demo_flow
 
-    s = _settings(db=db, dashboard_port=port)
+    s = load_settings(db=db, dashboard_port=port)
     click.echo(f"Building the demo warehouse at {s.db} from {s.demo_dir} ...")
     demo_flow(str(s.db), str(s.demo_dir), str(s.config_path()),
               str(s.model) if s.model else None)
@@ -90,7 +86,7 @@ def import_posts_cmd(file: Path, db: Path | None, config: Path | None) -> None:
     """
     from pipelines.flows import import_posts_flow
 
-    s = _settings(db=db, config=config)
+    s = load_settings(db=db, config=config)
     summary = import_posts_flow(str(s.db), str(file), str(s.config_path()))
     click.echo(f"{summary['read']} records read: {summary['imported']} imported, "
                f"{summary['duplicates']} skipped as duplicates, "
@@ -114,7 +110,7 @@ def import_status_cmd(file_or_url: str, provider: str | None, db: Path | None) -
     history is kept."""
     from pipelines.flows import import_status_flow
 
-    s = _settings(db=db)
+    s = load_settings(db=db)
     r = import_status_flow(str(s.db), file_or_url, provider)
     click.echo(f"{r['incidents']} incidents ({r['new_incidents']} new), {r['updates']} updates "
                f"({r['new_updates']} new), {r['quarantined']} quarantined")
@@ -138,7 +134,7 @@ def classify(db: Path | None, everything: bool, in_file: Path | None, out_file: 
     FILE: each output line is the input record plus sentiment, sentiment_scores, is_complaint,
     complaint_probability, complaint_type and complaint_scores.
     """
-    s = _settings(db=db, model=model)
+    s = load_settings(db=db, model=model)
     if in_file is not None or out_file is not None:
         if in_file is None or out_file is None:
             raise click.UsageError("--in and --out go together")
@@ -165,7 +161,7 @@ def analyze_cmd(db: Path | None, config: Path | None) -> None:
     service's own and upstream providers."""
     from pipelines.flows import analyze_flow
 
-    s = _settings(db=db, config=config)
+    s = load_settings(db=db, config=config)
     r = analyze_flow(str(s.db), str(s.config_path()))
     click.echo(f"{r['buckets']} buckets, {r['spikes']} spikes, {r['links']} incident links")
 
@@ -189,7 +185,7 @@ def detect(in_file: Path, out_file: Path) -> None:
 @click.option("--port", type=int, default=None, help="Port on 127.0.0.1 (default 8501).")
 def dashboard(db: Path | None, port: int | None) -> None:
     """Serve the dashboard on 127.0.0.1 (read-only view of the warehouse)."""
-    _serve_dashboard(_settings(db=db, dashboard_port=port))
+    _serve_dashboard(load_settings(db=db, dashboard_port=port))
 
 
 def _serve_dashboard(s: Settings) -> None:
@@ -224,7 +220,7 @@ def sql(query: str, db: Path | None, fmt: str) -> None:
     """
     from pipelines.warehouse.reader import run_user_sql
 
-    frame = run_user_sql(_settings(db=db).db, query)
+    frame = run_user_sql(load_settings(db=db).db, query)
     if fmt == "csv":
         click.echo(frame.to_csv(index=False), nl=False)
     elif fmt == "json":

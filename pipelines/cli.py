@@ -118,6 +118,44 @@ def import_status_cmd(file_or_url: str, provider: str | None, db: Path | None) -
 
 @main.command()
 @DB_OPTION
+@CONFIG_OPTION
+@click.option("--source", "sources", multiple=True,
+              help="Collect only this source (repeatable): x, reddit, bluesky, jetstream, "
+                   "mastodon, hackernews, file. Default: every source enabled in the config.")
+@click.option("--since", default=None,
+              help="Backfill from this long ago (2h, 30m, 3d, 1w) or this ISO 8601 time, "
+                   "whatever the checkpoints say. Default: from each source's checkpoint.")
+def collect(db: Path | None, config: Path | None, sources: tuple[str, ...],
+            since: str | None) -> None:
+    """One collection run of the post sources.
+
+    Each source searches for every watched service (keywords and handles from the services
+    config), lands the raw pages, stores new posts and advances its checkpoint in the same
+    transaction, so re-running never duplicates. A source without credentials is skipped with
+    one line; one that fails is retried, then reported, and the others still run. Credentials
+    come from the environment or .env (docs/sources.md).
+    """
+    from pipelines.flows import collect_flow
+    from pipelines.sources.base import parse_since
+
+    s = load_settings(db=db, config=config)
+    parse_since(since)
+    results = collect_flow(str(s.db), str(s.config_path()), list(sources) or None, since)
+    failed = False
+    for name, r in results.items():
+        if r["status"] == "collected":
+            notes = "".join(f"; {n}" for n in r["notes"])
+            click.echo(f"{name}: {r['read']} posts read, {r['imported']} new, "
+                       f"{r['duplicates']} already stored, {r['quarantined']} quarantined{notes}")
+        else:
+            failed |= r["status"] == "failed"
+            click.echo(f"{name}: {r['status']}, {r['message']}")
+    if failed:
+        sys.exit(1)
+
+
+@main.command()
+@DB_OPTION
 @click.option("--all", "everything", is_flag=True, help="Re-classify every post.")
 @click.option("--in", "in_file", type=click.Path(path_type=Path, exists=True, dir_okay=False),
               help="Classify this post file (JSON Lines) instead of the warehouse.")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import tomllib
 from pathlib import Path
+from typing import Any
 
 from pydantic import BaseModel, Field, ValidationError, model_validator
 
@@ -36,6 +37,9 @@ class Provider(BaseModel):
 class ServicesConfig(BaseModel):
     services: dict[str, Service] = Field(default_factory=dict)
     providers: dict[str, Provider] = Field(default_factory=dict)
+    # Post sources to collect from, each with its own options (docs/sources.md); credentials
+    # never go here but in settings / .env. A source with `enabled = false` is not collected.
+    sources: dict[str, dict[str, Any]] = Field(default_factory=dict)
 
     @model_validator(mode="after")
     def _known_providers(self) -> ServicesConfig:
@@ -55,6 +59,9 @@ class ServicesConfig(BaseModel):
         if service.own_provider is not None:
             return service.own_provider
         return key if key in service.depends_on else None
+
+    def enabled_sources(self) -> list[str]:
+        return [name for name, opts in self.sources.items() if opts.get("enabled", True)]
 
     def matcher(self) -> ServiceMatcher:
         return ServiceMatcher({k: s.keywords + s.handles for k, s in self.services.items()})

@@ -10,14 +10,21 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-from prefect import flow, get_run_logger, task
+from prefect import Task, flow, get_run_logger, task
+from prefect.cache_policies import NONE as NO_CACHE
+from prefect.client.schemas.objects import TaskRun
+from prefect.states import State
 from tqdm import tqdm
 
 from pipelines.analyze import analyze
+from pipelines.collect import collect_source
 from pipelines.config import load_config
 from pipelines.importers import import_posts
 from pipelines.status_import import parse_status, read_source, store_batch
 from pipelines.status_poll import poll_all
+from pipelines.settings import load_settings
+from pipelines.sources import build_source
+from pipelines.sources.base import MissingCredentials, SourceAuthError, parse_since
 from pipelines.warehouse.writer import Warehouse, writing
 
 
@@ -36,6 +43,33 @@ def import_posts_task(db: str, path: str, config: str) -> dict[str, Any]:
         _record(wh, "import-posts", started, {"file": path, **vars(summary)})
     get_run_logger().info(summary.line())
     return vars(summary)
+
+
+def _retryable(task: Task[Any, Any], task_run: TaskRun, state: State[Any]) -> bool:
+    """Transient faults (5xx, timeouts, a busy warehouse) are retried; refused credentials
+    and bad configuration are not, since a retry cannot fix them."""
+    from pipelines.errors import ConfigError
+
+    try:
+        state.result()
+    except (SourceAuthError, ConfigError):
+        return False
+    except Exception:
+        return True
+    return True
+
+
+@task(name="collect-source", retries=3, retry_delay_seconds=[5, 30, 120],
+      retry_condition_fn=_retryable, cache_policy=NO_CACHE)
+def collect_source_task(db: str, config: str, name: str, since: str | None) -> dict[str, Any]:
+    started = pd.Timestamp.now(tz="UTC")
+    cfg = load_config(Path(config))
+    source = build_source(name, load_settings(db=db), cfg)
+    with writing(Path(db)) as wh, tqdm(desc=f"collect {name}", unit=" posts") as bar:
+        summary = collect_source(wh, source, cfg.matcher(), parse_since(since), bar.update)
+        _record(wh, f"collect:{name}", started, vars(summary))
+    get_run_logger().info(summary.line())
+    return {"status": "collected", **vars(summary)}
 
 
 @task(name="import-status")
@@ -95,6 +129,49 @@ def analyze_task(db: str, config: str) -> dict[str, Any]:
         _record(wh, "analyze", started, vars(summary))
     get_run_logger().info(summary.line())
     return vars(summary)
+
+
+@flow(name="collect")
+def collect_flow(db: str, config: str, sources: list[str] | None = None,
+                 since: str | None = None, retry_delays_s: list[float] | None = None
+                 ) -> dict[str, dict[str, Any]]:
+    """One collection run of every enabled source (or `sources`), one after the other (the
+    warehouse has one writer). A source without credentials is skipped with one line; a source
+    that fails is retried with backoff, then reported as failed while the others go on."""
+    logger = get_run_logger()
+    cfg = load_config(Path(config))
+    parse_since(since)  # a bad --since fails now, once
+    names = sources or cfg.enabled_sources()
+    if not names:
+        logger.warning("no sources enabled: add [sources.NAME] tables to the services config")
+    task_ = collect_source_task
+    if retry_delays_s is not None:
+        task_ = task_.with_options(retry_delay_seconds=retry_delays_s,
+                                   retries=len(retry_delays_s))
+    results: dict[str, dict[str, Any]] = {}
+    for name in names:
+        started = pd.Timestamp.now(tz="UTC")
+        try:
+            build_source(name, load_settings(db=db), cfg)
+        except MissingCredentials as e:
+            logger.warning(f"{name}: skipped, {e}")
+            results[name] = {"status": "skipped", "message": str(e)}
+            continue
+        state = task_(db, config, name, since, return_state=True)
+        if state.is_completed():
+            results[name] = state.result()
+            continue
+        try:
+            state.result()
+            message = state.message or "failed"
+        except Exception as e:
+            message = str(e)
+        logger.error(f"{name}: failed, {message}")
+        results[name] = {"status": "failed", "message": message}
+        with writing(Path(db)) as wh:
+            wh.record_run(uuid.uuid4().hex, f"collect:{name}", started, "failed",
+                          json.dumps({"error": message}))
+    return results
 
 
 @flow(name="import-posts")

@@ -6,7 +6,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -15,13 +15,8 @@ import pandas as pd
 
 from analysis.service_match import ServiceMatcher
 from pipelines.errors import ImportFormatError
-from pipelines.normalize import (
-    Normalised,
-    normalise_records,
-    normalise_reddit_listing,
-    normalise_x_page,
-    record_hash,
-)
+from pipelines.normalize import Normalised, normalise_records, record_hash
+from pipelines.page_formats import parse_json_page
 from pipelines.warehouse.writer import POST_COLUMNS, Warehouse
 
 LINES_PER_PAGE = 1000
@@ -40,6 +35,12 @@ class RawPage:
 
 
 @dataclass
+class PageResult:
+    normalised: Normalised
+    new: int
+
+
+@dataclass
 class ImportSummary:
     pages: int = 0
     read: int = 0
@@ -47,6 +48,17 @@ class ImportSummary:
     duplicates: int = 0
     quarantined: int = 0
     reasons: dict[str, int] = field(default_factory=dict)
+
+    def add(self, stored: PageResult) -> None:
+        result = stored.normalised
+        self.pages += 1
+        self.read += len(result.posts) + len(result.rejects)
+        self.imported += stored.new
+        self.duplicates += len(result.posts) - stored.new
+        self.quarantined += len(result.rejects)
+        for _, reason in result.rejects:
+            key = reason.split(":")[0][:60]
+            self.reasons[key] = self.reasons.get(key, 0) + 1
 
     def line(self) -> str:
         return (f"{self.read} records read: {self.imported} imported, {self.duplicates} skipped "
@@ -154,13 +166,11 @@ def _try_json(line: str) -> Any:
 
 def normalise_page(page: RawPage) -> Normalised:
     """Re-runnable: the same page always gives the same posts and rejects."""
-    if page.format == "x_v2_page":
-        return normalise_x_page(json.loads(page.payload))
-    if page.format == "reddit_listing":
-        return normalise_reddit_listing(json.loads(page.payload))
     if page.format == "bad_line":
         text, _, reason = page.payload.rpartition("\t")
         return Normalised(rejects=[(text, f"line is not valid UTF-8 ({reason})")])
+    if page.format != "post_jsonl":
+        return parse_json_page(page.format, page.payload)
     out = Normalised()
     records: list[Any] = []
     for line in page.payload.split("\n"):
@@ -172,10 +182,13 @@ def normalise_page(page: RawPage) -> Normalised:
     return out
 
 
-def posts_frame(posts: list[dict[str, Any]], page_id: str, matcher: ServiceMatcher) -> pd.DataFrame:
+def posts_frame(posts: list[dict[str, Any]], page_id: str, matcher: ServiceMatcher,
+                default_service: str | None = None) -> pd.DataFrame:
+    """Posts as warehouse rows. A post's service is the one its record names, else the one its
+    text matches, else `default_service` (the service whose search query found it)."""
     for post in posts:
         if not post.get("service"):
-            post["service"] = matcher.match(post["text"])
+            post["service"] = matcher.match(post["text"]) or default_service
         post["raw_page_id"] = page_id
     frame = pd.DataFrame(posts, columns=POST_COLUMNS)
     for col in ("author_followers", "likes", "reposts", "replies", "quotes"):
@@ -193,31 +206,36 @@ def quarantine_frame(rejects: list[tuple[Any, str]], source: str, origin: str) -
     return pd.DataFrame(rows, columns=["source", "record_hash", "record", "reason", "origin"])
 
 
+def store_page(wh: Warehouse, page: RawPage, matcher: ServiceMatcher,
+               default_service: str | None = None,
+               checkpoint: Mapping[str, str] | None = None) -> PageResult:
+    """Lands one raw page, normalises it and stores its posts, quarantined records and the
+    checkpoint it advances, all in one transaction: a crash keeps whole pages only, and
+    storing the same page again adds nothing."""
+    result = normalise_page(page)
+    posts = posts_frame(result.posts, page.page_id, matcher, default_service)
+    rejects = quarantine_frame(result.rejects, page.source, page.origin)
+    with wh.transaction():
+        wh.land_raw_pages(pd.DataFrame([{
+            "source": page.source, "page_id": page.page_id, "format": page.format,
+            "origin": page.origin, "payload": page.payload,
+        }]))
+        new = wh.upsert_posts(posts)
+        wh.quarantine(rejects)
+        wh.mark_normalised(page.source, [page.page_id])
+        if checkpoint:
+            wh.save_checkpoints(page.source, checkpoint)
+    return PageResult(result, new)
+
+
 def import_posts(wh: Warehouse, path: Path, matcher: ServiceMatcher,
                  progress: Any = None) -> ImportSummary:
     """Lands and normalises a post file in one transaction per page, so an interrupted import
     keeps whole pages only and a re-run completes it without duplicates."""
     summary = ImportSummary()
     for page in split_pages(path):
-        result = normalise_page(page)
-        posts = posts_frame(result.posts, page.page_id, matcher)
-        rejects = quarantine_frame(result.rejects, page.source, page.origin)
-        with wh.transaction():
-            wh.land_raw_pages(pd.DataFrame([{
-                "source": page.source, "page_id": page.page_id, "format": page.format,
-                "origin": page.origin, "payload": page.payload,
-            }]))
-            new = wh.upsert_posts(posts)
-            wh.quarantine(rejects)
-            wh.mark_normalised(page.source, [page.page_id])
-        summary.pages += 1
-        summary.read += len(result.posts) + len(result.rejects)
-        summary.imported += new
-        summary.duplicates += len(result.posts) - new
-        summary.quarantined += len(result.rejects)
-        for _, reason in result.rejects:
-            key = reason.split(":")[0][:60]
-            summary.reasons[key] = summary.reasons.get(key, 0) + 1
+        stored = store_page(wh, page, matcher)
+        summary.add(stored)
         if progress is not None:
-            progress(len(result.posts) + len(result.rejects))
+            progress(len(stored.normalised.posts) + len(stored.normalised.rejects))
     return summary

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from pydantic import SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PACKAGE_DIR = Path(__file__).resolve().parent
@@ -28,6 +29,16 @@ class Settings(BaseSettings):
     classify_batch_size: int = 64
     # Seconds a writer waits for another writer to release the warehouse before giving up.
     writer_lock_timeout_s: float = 600.0
+
+    # Source credentials (docs/sources.md). Only ever read from the environment or .env; a
+    # source whose credentials are unset is skipped with one line when collect runs.
+    x_bearer_token: SecretStr | None = None
+    reddit_client_id: SecretStr | None = None
+    reddit_client_secret: SecretStr | None = None
+    reddit_user_agent: str = "aftershock/0.1 (social incident monitor)"
+    bluesky_handle: str | None = None
+    bluesky_app_password: SecretStr | None = None
+    mastodon_access_token: SecretStr | None = None
 
     def config_path(self) -> Path:
         if self.config is not None:

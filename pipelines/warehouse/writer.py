@@ -4,7 +4,7 @@ snapshot for readers when the writer closes cleanly."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -113,6 +113,18 @@ class Warehouse:
         return self._insert(
             "quarantine", rows, QUARANTINE_COLUMNS + ["received_at"], "ON CONFLICT DO NOTHING"
         )
+
+    def checkpoints(self, source: str) -> dict[str, str]:
+        rows = self.con.execute(
+            "SELECT key, value FROM source_checkpoints WHERE source = ?", [source]).fetchall()
+        return {k: v for k, v in rows}
+
+    def save_checkpoints(self, source: str, values: Mapping[str, str]) -> None:
+        frame = pd.DataFrame({"source": source, "key": list(values), "value": list(values.values()),
+                              "updated_at": pd.Timestamp.now(tz="UTC")})
+        self._insert("source_checkpoints", frame, ["source", "key", "value", "updated_at"],
+                     "ON CONFLICT (source, key) DO UPDATE SET value = excluded.value, "
+                     "updated_at = excluded.updated_at")
 
     # -- classifications -------------------------------------------------------------------
     def unclassified_posts(self, limit: int, everything: bool = False,

@@ -1,0 +1,135 @@
+"""Themes on tiny hand-made inputs: texts with embeddings placed by hand around a few axes, so
+the right clusters, representatives and labels are known in advance."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from analysis.themes import ThemeParams, dedupe_key, duplicate_groups, find_themes
+
+DIM = 8
+
+
+def around(axis: int, wobble: float = 0.0, second: int = 7) -> list[float]:
+    """A unit-ish vector on `axis`, tilted by `wobble` towards axis `second`."""
+    v = np.zeros(DIM)
+    v[axis] = 1.0
+    v[second] = wobble
+    return list(v / np.linalg.norm(v))
+
+
+LOGIN = [
+    ("cannot login to notion, the login page just spins", around(0)),
+    ("login fails every time, stuck on the login screen", around(0, 0.6)),
+    ("notion login broken? locked out since lunch", around(0, -0.6)),
+]
+BILLING = [
+    ("charged twice this month, billing support silent", around(1)),
+    ("why did my invoice double, billing is a mess", around(1, 0.6)),
+    ("refund please, the billing page charged my card twice", around(1, -0.6)),
+]
+SWITCHING = [
+    ("moving our team wiki to coda tonight", around(2)),
+    ("that's it, switching to coda for good", around(2, 0.6)),
+    ("coda import works fine, bye notion", around(2, -0.6)),
+]
+STATUS = [
+    ("status page still green while everything is down", around(3)),
+    ("who updates the status page? still says operational", around(3, 0.6)),
+    ("status page lies, all systems operational my foot", around(3, -0.6)),
+]
+
+
+def split(rows: list[tuple[str, list[float]]]) -> tuple[list[str], np.ndarray]:
+    return [t for t, _ in rows], np.array([e for _, e in rows])
+
+
+@pytest.mark.parametrize("topics, expected", [
+    ([LOGIN, BILLING], 2),
+    ([LOGIN, BILLING, SWITCHING], 3),
+    ([LOGIN, BILLING, SWITCHING, STATUS], 4),
+])
+def test_number_of_themes_comes_from_the_data(topics: list[list], expected: int) -> None:
+    texts, vectors = split([row for topic in topics for row in topic])
+    themes = find_themes(texts, vectors)
+    assert len(themes) == expected
+    # Every theme holds exactly one topic's three posts.
+    for theme in themes:
+        members = {theme.representative, *theme.samples}
+        assert len({i // 3 for i in members}) == 1
+        assert theme.posts == 3 and theme.distinct_texts == 3
+
+
+def test_representative_is_the_post_nearest_the_centre_and_labels_are_distinctive() -> None:
+    texts, vectors = split(LOGIN + BILLING + SWITCHING)
+    themes = {t.representative: t for t in find_themes(texts, vectors, ignore_terms=["Notion"])}
+    # The untilted post of each topic sits exactly on its cluster's centre.
+    assert sorted(themes) == [0, 3, 6]
+    assert themes[0].terms[0] == "login"
+    assert themes[3].terms[0] == "billing"
+    assert themes[6].terms[0] == "coda"
+    for theme in themes.values():
+        assert "notion" not in theme.label
+        assert not {"the", "is", "to"} & set(theme.terms)
+
+
+def test_reposts_add_to_a_theme_but_cannot_make_one() -> None:
+    viral = "RT @someone: Notion is DOWN again!!! https://t.co/x"
+    reposts = [(viral.replace("someone", f"fan{i}"), around(4)) for i in range(20)]
+    texts, vectors = split(LOGIN + BILLING + reposts)
+    themes = find_themes(texts, vectors)
+    assert len(themes) == 2
+    assert sum(t.posts for t in themes) == 26
+    assert {t.distinct_texts for t in themes} <= {3, 4}
+    # The 20 reposts are one distinct text, represented once at most.
+    shown = [t.representative for t in themes] + [i for t in themes for i in t.samples]
+    assert sum(i >= 6 for i in shown) <= 1
+
+
+def test_shares_count_duplicates_and_themes_are_ordered_by_size() -> None:
+    rows = LOGIN + BILLING + [(BILLING[0][0], BILLING[0][1])] * 4
+    texts, vectors = split(rows)
+    themes = find_themes(texts, vectors)
+    assert [t.theme_id for t in themes] == [1, 2]
+    assert themes[0].posts == 7 and themes[0].distinct_texts == 3
+    assert themes[0].share == pytest.approx(7 / 10)
+    assert themes[1].share == pytest.approx(3 / 10)
+
+
+def test_near_identical_texts_collapse_by_embedding() -> None:
+    texts = ["notion ai is down", "notion ai is down again", "billing broke"]
+    vectors = np.array([around(0), around(0, 0.05), around(1)])
+    assert duplicate_groups(texts, vectors, 0.95) == [[0, 1], [2]]
+    assert duplicate_groups(texts, vectors, 0.9999) == [[0], [1], [2]]
+
+
+@pytest.mark.parametrize("a, b", [
+    ("RT @x: Notion is down!!", "notion is DOWN"),
+    ("notion is down https://t.co/abc", "Notion is down."),
+    ("@NotionHQ notion is down", "notion   is down"),
+])
+def test_dedupe_key_ignores_reposts_handles_links_case_and_punctuation(a: str, b: str) -> None:
+    assert dedupe_key(a) == dedupe_key(b)
+
+
+def test_too_few_distinct_texts_make_one_theme_or_none() -> None:
+    texts, vectors = split(LOGIN + BILLING[:1])
+    themes = find_themes(texts, vectors)
+    assert len(themes) == 1 and themes[0].posts == 4
+    texts, vectors = split(LOGIN[:2] * 5)
+    assert find_themes(texts, vectors) == []
+    assert find_themes([], np.zeros((0, DIM))) == []
+
+
+def test_deterministic_and_shape_checked() -> None:
+    texts, vectors = split(LOGIN + BILLING + SWITCHING + STATUS)
+    assert find_themes(texts, vectors) == find_themes(list(texts), vectors.copy())
+    with pytest.raises(ValueError):
+        find_themes(texts, vectors[:-1])
+
+
+def test_max_themes_caps_the_clusters() -> None:
+    texts, vectors = split(LOGIN + BILLING + SWITCHING + STATUS)
+    themes = find_themes(texts, vectors, ThemeParams(max_themes=2))
+    assert len(themes) == 2 and sum(t.posts for t in themes) == 12

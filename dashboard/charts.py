@@ -32,6 +32,9 @@ SENTIMENT_COLOURS: dict[str, str] = {
     "neutral": "#BBBBBB",
     "positive": "#009E73",
 }
+# Okabe-Ito, for series whose labels are not known in advance (the SQL page's charts).
+OKABE_ITO = ("#E69F00", "#56B4E9", "#009E73", "#F0E442", "#0072B2", "#D55E00", "#CC79A7",
+             "#000000")
 BAND_COLOUR = "#0072B2"
 MAX_LABELLED_BANDS = 8
 LABEL_LANES = 3
@@ -219,3 +222,22 @@ def _spike_layers(spikes: pd.DataFrame, bucket_minutes: int) -> list[alt.Chart]:
         tooltip=tooltip,
     )
     return [rule, marker]
+
+
+def recent_chart(series: pd.DataFrame, names: dict[str, str]) -> alt.Chart:
+    """Complaints per minute of every service over the last hours, one line each."""
+    data = series.assign(name=series["service"].map(lambda s: names.get(s, s)))
+    return (
+        alt.Chart(data)
+        .mark_line(interpolate="step-after")
+        .encode(
+            x=alt.X("time:T", title=None, axis=_time_axis()),
+            y=alt.Y("rate:Q", title="complaints / min"),
+            color=alt.Color("name:N", title="service",
+                            scale=alt.Scale(range=list(OKABE_ITO))),
+            tooltip=[alt.Tooltip("name:N", title="service"),
+                     alt.Tooltip("time:T", format="%H:%M"),
+                     alt.Tooltip("rate:Q", format=".1f", title="complaints / min")],
+        )
+        .properties(height=220)
+    )

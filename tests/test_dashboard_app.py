@@ -24,9 +24,12 @@ from tests.dashboard_fixtures import (
 APP = str(Path(__file__).resolve().parents[1] / "dashboard" / "app.py")
 
 
-def _run(db: Path, monkeypatch: pytest.MonkeyPatch) -> AppTest:
+def _run(db: Path, monkeypatch: pytest.MonkeyPatch, page: str = "views/incident.py") -> AppTest:
+    """The app opened on `page` (the Incident page unless told otherwise)."""
     monkeypatch.setenv("AFTERSHOCK_DB", str(db))
     at = AppTest.from_file(APP, default_timeout=60).run()
+    assert not at.exception, [e.value for e in at.exception]
+    at.switch_page(page).run()
     assert not at.exception, [e.value for e in at.exception]
     return at
 

@@ -21,7 +21,7 @@ CHROMIUM_ARGS = [
     "--no-sandbox", "--disable-gpu", "--disable-background-networking",
     "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic",
 ]
-SCREENSHOT = Path(__file__).resolve().parents[1] / "test-artifacts" / "dashboard-overview.png"
+ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
 
 
 def _free_port() -> int:
@@ -52,44 +52,58 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
         process.wait(timeout=10)
 
 
-def _wait_for_charts(page: Page) -> None:
-    """Two Altair charts (complaints, sentiment), each drawn by vega-embed into a canvas or
-    svg, and no element still showing Streamlit's loading skeleton."""
+def _wait_for_charts(page: Page, count: int) -> None:
+    """`count` Altair charts, each drawn by vega-embed into a canvas or svg, and no element
+    still showing Streamlit's loading skeleton."""
     charts = page.locator(".vega-embed")
-    expect(charts).to_have_count(2, timeout=60_000)
-    for i in range(2):
+    expect(charts).to_have_count(count, timeout=60_000)
+    for i in range(count):
         expect(charts.nth(i).locator("canvas, svg").first).to_be_visible(timeout=30_000)
     expect(page.locator('[data-testid="stSkeleton"]')).to_have_count(0, timeout=30_000)
 
 
-def _screenshot_whole_app(page: Page) -> None:
+def _screenshot_whole_app(page: Page, name: str, charts: int) -> Path:
     """Streamlit scrolls inside its main container, so a full-page screenshot would stop at
     the viewport: grow the viewport to the container's height first."""
     height = page.evaluate(
         "() => document.querySelector('[data-testid=\"stMain\"]').scrollHeight"
     )
     page.set_viewport_size({"width": 1440, "height": int(height) + 40})
-    _wait_for_charts(page)  # they re-render at the new size
+    _wait_for_charts(page, charts)  # they re-render at the new size
     page.wait_for_timeout(1000)  # and finish their transitions
-    SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SCREENSHOT), full_page=True)
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    path = ARTIFACTS / f"dashboard-{name}.png"
+    page.screenshot(path=str(path), full_page=True)
+    return path
 
 
-def test_overview_renders_in_chromium(dashboard_url: str) -> None:
+# page url path, charts it draws, text it must show
+PAGES = [
+    ("", 1, "Sources"),  # Now, the default page
+    ("incident", 2, "Overview · Notion AI"),
+    ("posts", 0, "posts match"),
+    ("sql", 1, "Read-only DuckDB SQL"),
+]
+
+
+@pytest.mark.parametrize(("path", "charts", "text"), PAGES)
+def test_every_page_renders_in_chromium(dashboard_url: str, path: str, charts: int,
+                                        text: str) -> None:
     if not CHROMIUM.exists():
         pytest.fail(f"{CHROMIUM} not found: install Chromium (apt-get install -y chromium)")
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         try:
             page = browser.new_page(viewport={"width": 1440, "height": 1000})
-            page.goto(dashboard_url, timeout=60_000)
-            _wait_for_charts(page)
+            page.goto(f"{dashboard_url}/{path}", timeout=60_000)
+            _wait_for_charts(page, charts)
             expect(page.get_by_role("heading", name="Aftershock")).to_be_visible()
-            expect(page.get_by_text("Overview · Notion AI")).to_be_visible()
+            expect(page.get_by_text(text).first).to_be_visible()
             expect(page.get_by_text("Simulated demo data")).to_be_visible()
-            grid = page.locator('[data-testid="stDataFrame"]').last
-            expect(grid.get_by_text(TOP_NOTION_TEXT)).to_have_count(1, timeout=30_000)
-            _screenshot_whole_app(page)
+            if path in ("incident", "posts"):
+                grid = page.locator('[data-testid="stDataFrame"]').last
+                expect(grid.get_by_text(TOP_NOTION_TEXT)).to_have_count(1, timeout=30_000)
+            shot = _screenshot_whole_app(page, path or "now", charts)
         finally:
             browser.close()
-    assert SCREENSHOT.stat().st_size > 10_000
+    assert shot.stat().st_size > 10_000

@@ -1,0 +1,150 @@
+"""The Now, Posts and SQL pages through Streamlit's AppTest, over the small warehouse built by
+the real writer (tests/dashboard_fixtures.py)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from pipelines.warehouse.writer import writing
+from tests.dashboard_fixtures import (
+    DAY1,
+    HOSTILE_TEXT,
+    SmallWarehouse,
+    build_empty_warehouse,
+    build_small_warehouse,
+)
+
+APP = str(Path(__file__).resolve().parents[1] / "dashboard" / "app.py")
+
+
+def _open(db: Path, monkeypatch: pytest.MonkeyPatch, page: str | None = None) -> AppTest:
+    monkeypatch.setenv("AFTERSHOCK_DB", str(db))
+    at = AppTest.from_file(APP, default_timeout=60).run()
+    assert not at.exception, [e.value for e in at.exception]
+    if page is not None:
+        at.switch_page(page).run()
+        assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+@pytest.fixture
+def small(tmp_path: Path) -> SmallWarehouse:
+    return build_small_warehouse(tmp_path / "aftershock.duckdb")
+
+
+def _texts(at: AppTest) -> list[str]:
+    kinds = [at.title, at.header, at.subheader, at.markdown, at.caption, at.info, at.warning,
+             at.error, at.success]
+    return [str(el.value) for kind in kinds for el in kind]
+
+
+# -- Now ---------------------------------------------------------------------------------
+def test_now_is_the_default_page_with_one_card_per_service(
+        small: SmallWarehouse, monkeypatch: pytest.MonkeyPatch) -> None:
+    at = _open(small.path, monkeypatch)
+    assert any(s.value == "Now" for s in at.subheader)
+    labels = {m.label for m in at.metric}
+    assert labels == {"Notion AI", "Slack"}
+    assert len(at.get("vega_lite_chart")) == 1  # the sparklines
+    assert any("No collect or status-poll runs" in c.value for c in at.caption)
+
+
+def test_now_shows_an_active_spike_and_the_open_incident(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Cut the data off during the burst: at its end the spike is active, the incident open.
+    wh = build_small_warehouse(tmp_path / "cut.duckdb")
+    cut = DAY1 + pd.Timedelta(hours=14, minutes=20)
+    with writing(wh.path) as w:
+        w.con.execute("DELETE FROM post_records WHERE created_at > ?", [cut])
+        w.con.execute("DELETE FROM post_buckets WHERE minute > ?", [cut])
+        w.con.execute("UPDATE spikes SET \"end\" = ?", [cut])
+        w.con.execute("UPDATE incidents SET resolved_at = NULL")
+    at = _open(wh.path, monkeypatch)
+    assert any("Spike active" in e.value for e in at.error)
+    open_incidents = at.dataframe[0].value
+    assert len(open_incidents) == 1
+
+
+def test_now_shows_source_health(small: SmallWarehouse,
+                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    with writing(small.path) as w:
+        now = pd.Timestamp.now(tz="UTC")
+        w.record_run("r1", "collect:x", now, "completed", "{}")
+        w.record_run("r2", "collect:hackernews", now, "failed",
+                     '{"error": "hackernews: 503 Service Unavailable"}')
+    at = _open(small.path, monkeypatch)
+    health = at.dataframe[-1].value.set_index("source")
+    assert set(health.index) == {"x", "hackernews"}
+    assert health.loc["hackernews", "last_error"] == "hackernews: 503 Service Unavailable"
+    assert health.loc["hackernews", "failures_of_last_10"] == 1
+    assert pd.isna(health.loc["x", "last_failure"])
+
+
+# -- Posts -------------------------------------------------------------------------------
+def test_posts_filters_change_what_is_shown(small: SmallWarehouse,
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    at = _open(small.path, monkeypatch, "views/posts.py")
+    everything = at.dataframe[0].value
+    assert len(everything) == len(small.posts)
+    at.multiselect(key="posts-sentiment").select("negative").run()
+    negative = at.dataframe[0].value
+    assert set(negative["sentiment"]) == {"negative"}
+    assert len(negative) == (small.posts["sentiment"] == "negative").sum()
+    at.multiselect(key="posts-service").select("slack").run()
+    both = at.dataframe[0].value
+    expected = small.posts[(small.posts["sentiment"] == "negative")
+                           & (small.posts["service"] == "slack")]
+    assert len(both) == len(expected) and set(both["service"]) == {"slack"}
+
+
+def test_posts_text_search_and_untrusted_text(small: SmallWarehouse,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    at = _open(small.path, monkeypatch, "views/posts.py")
+    at.text_input(key="posts-text").input("<SCRIPT>").run()
+    found = at.dataframe[0].value
+    assert list(found["text"]) == [HOSTILE_TEXT]  # case-insensitive, shown as text
+    for text in _texts(at):
+        assert "<script>" not in text
+
+
+def test_posts_with_no_match_says_so(small: SmallWarehouse,
+                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    at = _open(small.path, monkeypatch, "views/posts.py")
+    at.text_input(key="posts-text").input("no post says this").run()
+    assert any("No posts match" in i.value for i in at.info)
+
+
+# -- SQL ---------------------------------------------------------------------------------
+def test_sql_runs_an_example_with_table_chart_and_downloads(
+        small: SmallWarehouse, monkeypatch: pytest.MonkeyPatch) -> None:
+    at = _open(small.path, monkeypatch, "views/sql.py")
+    table = at.dataframe[0].value
+    assert {"service", "complaint_type", "posts"} <= set(table.columns)
+    assert len(at.get("vega_lite_chart")) == 1
+    assert [b.label for b in at.get("download_button")] == ["Download CSV",
+                                                            "Download Parquet"]
+
+
+def test_sql_refuses_writes_and_file_access(small: SmallWarehouse,
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    at = _open(small.path, monkeypatch, "views/sql.py")
+    area = at.text_area[0]
+    for escape in ("DELETE FROM post_records", "SELECT * FROM read_csv('/etc/passwd')",
+                   "COPY post_records TO '/tmp/leak.csv'"):
+        area.input(escape).run()
+        assert not at.exception
+        assert at.error, escape
+    area.input("SELECT count(*) AS n FROM posts").run()
+    assert at.dataframe[0].value["n"].iloc[0] == len(small.posts)
+
+
+def test_every_page_has_an_empty_state(tmp_path: Path,
+                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    db = build_empty_warehouse(tmp_path / "empty.duckdb")
+    for page in ("views/now.py", "views/incident.py", "views/posts.py", "views/sql.py"):
+        at = _open(db, monkeypatch, page)
+        assert any("has no posts yet" in i.value for i in at.info), page

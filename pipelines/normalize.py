@@ -136,12 +136,17 @@ def normalise_records(records: list[Any], default_source: str | None = None) -> 
     return out
 
 
-def normalise_x_page(page: dict[str, Any]) -> Normalised:
+def normalise_x_page(page: Any) -> Normalised:
     """An X API v2 search page as recorded by twarc/tweepy: `data` tweets, `includes.users`."""
     out = Normalised()
+    if not isinstance(page, dict) or not isinstance(page.get("data") or [], list):
+        out.rejects.append((page, "X page: not an object with a data list"))
+        return out
+    includes = page.get("includes")
+    listed = includes.get("users") if isinstance(includes, dict) else None
     users = {
         str(u.get("id")): u
-        for u in (page.get("includes") or {}).get("users") or []
+        for u in (listed if isinstance(listed, list) else [])
         if isinstance(u, dict)
     }
     for tweet in page.get("data") or []:
@@ -158,11 +163,15 @@ def _post_from_tweet(tweet: Any, users: dict[str, dict[str, Any]]) -> dict[str, 
     if "created_at" not in tweet:
         raise BadRecord("created_at missing (request tweet.fields=created_at)")
     tweet_id = _id(tweet.get("id"))
-    metrics = tweet.get("public_metrics") or {}
+    metrics = _object(tweet.get("public_metrics"), "public_metrics")
     user = users.get(str(tweet.get("author_id")), {})
     username = user.get("username")
-    refs = {r.get("type"): str(r.get("id")) for r in tweet.get("referenced_tweets") or []
-            if isinstance(r, dict)}
+    references = tweet.get("referenced_tweets") or []
+    if not isinstance(references, list):
+        raise BadRecord("referenced_tweets must be a list")
+    # A retweet's parent is the retweeted post; a quote's the quoted one; a reply's its parent.
+    refs = {r.get("type"): str(r["id"]) for r in references
+            if isinstance(r, dict) and r.get("id") is not None}
     parent = refs.get("retweeted") or refs.get("quoted") or refs.get("replied_to")
     return {
         "source": "x",
@@ -171,8 +180,8 @@ def _post_from_tweet(tweet: Any, users: dict[str, dict[str, Any]]) -> dict[str, 
         "created_at": parse_timestamp(tweet["created_at"]),
         "text": _text(tweet.get("text")),
         "author": _opt_str(username, "author"),
-        "author_followers": _count((user.get("public_metrics") or {}).get("followers_count"),
-                                   "author_followers"),
+        "author_followers": _count(_object(user.get("public_metrics"), "user public_metrics")
+                                   .get("followers_count"), "author_followers"),
         "likes": _count(metrics.get("like_count"), "likes"),
         "reposts": _count(metrics.get("retweet_count"), "reposts"),
         "replies": _count(metrics.get("reply_count"), "replies"),
@@ -182,6 +191,15 @@ def _post_from_tweet(tweet: Any, users: dict[str, dict[str, Any]]) -> dict[str, 
         "is_repost": "retweeted" in refs,
         "parent_id": parent,
     }
+
+
+def _object(value: Any, name: str) -> dict[str, Any]:
+    """An optional nested object of an API record ({} when absent)."""
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise BadRecord(f"{name} must be an object, got {type(value).__name__}")
+    return value
 
 
 def _non_negative(value: Any) -> Any:

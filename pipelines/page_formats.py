@@ -14,6 +14,7 @@ from pipelines.normalize import Normalised
 
 PAGE_PARSERS: dict[str, str] = {
     "x_v2_page": "pipelines.normalize:normalise_x_page",
+    "x_counts": "pipelines.sources.x:normalise_counts_page",
     "reddit_listing": "pipelines.normalize:normalise_reddit_listing",
     "bluesky_search": "pipelines.sources.bluesky_format:normalise_search_page",
     "bluesky_jetstream": "pipelines.sources.bluesky_format:normalise_jetstream_page",

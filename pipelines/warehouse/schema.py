@@ -162,9 +162,38 @@ CREATE TABLE source_checkpoints (
 );
 """
 
+# Post volume per time bucket from sources that count without fetching (X's recent tweet
+# counts, landed as raw pages of format x_counts with origin "x counts SERVICE: QUERY"). A view,
+# so it is re-derived from the landed pages and never needs a writer; a bucket counted again
+# (the last one is still filling when fetched) shows its latest count.
+_V3 = """
+CREATE VIEW source_volume AS
+WITH pages AS (
+    SELECT source, page_id, received_at, payload,
+           regexp_extract(origin, '^x counts (.+?): (.*)$', ['service', 'query']) AS o
+    FROM raw_pages
+    WHERE format = 'x_counts' AND json_valid(payload)
+), buckets AS (
+    SELECT source, page_id, received_at, o.service AS service, o.query AS query,
+           unnest(CASE WHEN json_type(payload, '$.data') = 'ARRAY'
+                       THEN json_extract(payload, '$.data[*]') END) AS b
+    FROM pages
+)
+SELECT source, service, query,
+       TRY_CAST(b ->> 'start' AS TIMESTAMPTZ) AS start,
+       TRY_CAST(b ->> 'end' AS TIMESTAMPTZ) AS "end",
+       TRY_CAST(b ->> 'tweet_count' AS BIGINT) AS posts,
+       received_at
+FROM buckets
+WHERE start IS NOT NULL AND "end" IS NOT NULL AND posts >= 0
+QUALIFY row_number() OVER (PARTITION BY source, service, query, start, "end"
+                           ORDER BY received_at DESC, page_id DESC) = 1;
+"""
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "initial schema", _V1),
     Migration(2, "source checkpoints", _V2),
+    Migration(3, "source volume view (X tweet counts)", _V3),
 )
 
 LATEST_VERSION = MIGRATIONS[-1].version

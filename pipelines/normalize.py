@@ -207,10 +207,15 @@ def _non_negative(value: Any) -> Any:
     return 0 if isinstance(value, int | float) and not isinstance(value, bool) and value < 0 else value
 
 
-def normalise_reddit_listing(listing: dict[str, Any]) -> Normalised:
+def normalise_reddit_listing(listing: Any) -> Normalised:
     """A Reddit Listing: t3 submissions (title + selftext) and t1 comments (body)."""
     out = Normalised()
-    for child in (listing.get("data") or {}).get("children") or []:
+    data = listing.get("data") if isinstance(listing, dict) else None
+    children = data.get("children") if isinstance(data, dict) else None
+    if not isinstance(children, list):
+        # An error body, an empty response or any other JSON where a Listing should be.
+        return Normalised(rejects=[(listing, "not a Reddit Listing (no data.children list)")])
+    for child in children:
         try:
             out.posts.append(_post_from_reddit(child))
         except BadRecord as e:
@@ -232,7 +237,6 @@ def _post_from_reddit(child: Any) -> dict[str, Any]:
         raise BadRecord(f"kind {kind!r} is not a submission (t3) or comment (t1)")
     if "created_utc" not in data:
         raise BadRecord("created_utc missing")
-    permalink = data.get("permalink")
     parent = data.get("parent_id") if kind == "t1" else None
     return {
         "source": "reddit",
@@ -248,7 +252,19 @@ def _post_from_reddit(child: Any) -> dict[str, Any]:
         "replies": _count(data.get("num_comments"), "num_comments"),
         "quotes": None,
         "lang": None,
-        "url": f"https://www.reddit.com{permalink}" if isinstance(permalink, str) else None,
+        "url": _reddit_url(kind, data),
         "is_repost": bool(data.get("crosspost_parent")),
         "parent_id": _opt_str(parent, "parent_id"),
     }
+
+
+def _reddit_url(kind: str, data: dict[str, Any]) -> str | None:
+    """The thing's permalink; comments in older listings carry none, but their link id and
+    id address them just as well."""
+    permalink = data.get("permalink")
+    if isinstance(permalink, str):
+        return f"https://www.reddit.com{permalink}"
+    link, comment = data.get("link_id"), data.get("id")
+    if kind == "t1" and isinstance(link, str) and isinstance(comment, str):
+        return f"https://www.reddit.com/comments/{link.removeprefix('t3_')}/_/{comment}/"
+    return None

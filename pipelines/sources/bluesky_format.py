@@ -115,6 +115,8 @@ def _post_from_view(view: Any, profiles: dict[str, dict[str, Any]]) -> dict[str,
 
 def _post_from_event(event: Any) -> dict[str, Any]:
     """One Jetstream event; only commits that create an app.bsky.feed.post are posts."""
+    if isinstance(event, str):
+        raise BadRecord("the message is not a JSON object (truncated or malformed)")
     if not isinstance(event, dict):
         raise BadRecord("event is not an object")
     commit = event.get("commit")

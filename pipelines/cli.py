@@ -96,24 +96,38 @@ def import_posts_cmd(file: Path, db: Path | None, config: Path | None) -> None:
 
 
 @import_.command(name="status")
-@click.argument("file_or_url")
+@click.argument("file_or_url", required=False)
 @click.option("--provider", default=None,
               help="Provider key (e.g. anthropic). Required for Statuspage JSON and RSS/Atom "
                    "feeds; defaults to gcp / aws for those snapshots; selects the rows of the "
                    "ICPE CSV or a CSV incident log (default: all).")
+@click.option("--icpe-history", "icpe_history", is_flag=False, flag_value="", default=None,
+              metavar="[PATH]",
+              help="Load the ICPE'25 history (542 OpenAI, Anthropic and Character.AI incidents, "
+                   "2021-2024) instead of FILE_OR_URL: its incident_stages.csv or a folder "
+                   "above it (default: ../shared/data/status/llm_status_incidents/clean beside "
+                   "the repository).")
 @DB_OPTION
-def import_status_cmd(file_or_url: str, provider: str | None, db: Path | None) -> None:
-    """Import provider incidents from a file or URL, format detected: Atlassian Statuspage
-    /api/v2/incidents.json, an RSS or Atom status feed, Google Cloud incidents.json, the old AWS
-    Service Health Dashboard data.json, the ICPE'25 incident_stages.csv, or a CSV incident log
-    (docs/status.md lists its columns). Incidents seen again are updated in place; their update
-    history is kept."""
+def import_status_cmd(file_or_url: str | None, provider: str | None, icpe_history: str | None,
+                      db: Path | None) -> None:
+    """Import provider incidents from a file or URL, format detected: Atlassian Statuspage v2
+    JSON (incidents.json, summary.json, components.json, scheduled-maintenances.json), an RSS
+    or Atom status feed, Google Cloud incidents.json, the old AWS Service Health Dashboard
+    data.json, the ICPE'25 incident_stages.csv, or a CSV incident log (docs/status.md lists its
+    columns). Incidents seen again are updated in place; their update history is kept."""
     from pipelines.flows import import_status_flow
+    from pipelines.status_import import find_icpe_history
 
+    if (file_or_url is None) == (icpe_history is None):
+        raise click.UsageError("give either FILE_OR_URL or --icpe-history [PATH]")
+    if icpe_history is not None:
+        file_or_url = str(find_icpe_history(Path(icpe_history) if icpe_history else None))
+        click.echo(f"Loading the ICPE'25 history from {file_or_url}")
     s = load_settings(db=db)
-    r = import_status_flow(str(s.db), file_or_url, provider)
+    r = import_status_flow(str(s.db), str(file_or_url), provider)
+    components = f", {r['components']} components" if r.get("components") else ""
     click.echo(f"{r['incidents']} incidents ({r['new_incidents']} new), {r['updates']} updates "
-               f"({r['new_updates']} new), {r['quarantined']} quarantined")
+               f"({r['new_updates']} new){components}, {r['quarantined']} quarantined")
 
 
 @main.command()

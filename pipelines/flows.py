@@ -77,14 +77,16 @@ def import_status_task(db: str, file_or_url: str, provider: str | None) -> dict[
     started = pd.Timestamp.now(tz="UTC")
     batch = parse_status(read_source(file_or_url), provider, file_or_url)
     with writing(Path(db)) as wh:
-        new_incidents, new_updates = store_batch(wh, batch, file_or_url)
-        summary = {"incidents": len(batch.incidents), "new_incidents": new_incidents,
-                   "updates": len(batch.updates), "new_updates": new_updates,
+        stored = store_batch(wh, batch, file_or_url)
+        summary = {"incidents": len(batch.incidents), "new_incidents": stored.new_incidents,
+                   "updates": len(batch.updates), "new_updates": stored.new_updates,
+                   "components": len(batch.components),
                    "quarantined": len(batch.rejects)}
         _record(wh, "import-status", started, {"source": file_or_url, **summary})
     get_run_logger().info(
-        f"{summary['incidents']} incidents ({new_incidents} new), {summary['updates']} updates "
-        f"({new_updates} new), {summary['quarantined']} quarantined")
+        f"{summary['incidents']} incidents ({stored.new_incidents} new), {summary['updates']} "
+        f"updates ({stored.new_updates} new), {summary['components']} components, "
+        f"{summary['quarantined']} quarantined")
     return summary
 
 

@@ -117,8 +117,9 @@ def test_rss_item_without_statuspage_updates_is_one_update():
 
 def test_atom_feed_update_years_across_new_year(db):
     _store(db, _parse("status_feed_atom.xml", "openai"))
+    # The id is the one of the entry's /incidents/ link, not of its tag:...:Incident/19432877.
     rows = query(db, "SELECT created_at, status FROM incident_updates "
-                     "WHERE incident_id = '19432877' ORDER BY created_at")
+                     "WHERE incident_id = 'ys2k1v0b9c3q' ORDER BY created_at")
     assert rows["status"].tolist() == ["investigating", "resolved"]
     assert [_at(t) for t in rows["created_at"]] == [pd.Timestamp("2023-12-31T23:10Z"),
                                                     pd.Timestamp("2024-01-01T00:40Z")]

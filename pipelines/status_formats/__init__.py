@@ -9,8 +9,9 @@ from pipelines.errors import ImportFormatError
 from pipelines.status_formats import aws, csv_log, feeds, gcp, icpe, statuspage
 from pipelines.status_formats.common import StatusBatch
 
-FORMATS = ("Statuspage incidents.json, Google Cloud incidents.json, AWS Service Health "
-           "Dashboard data.json, RSS/Atom feed, the ICPE'25 CSV or a CSV incident log")
+FORMATS = ("Statuspage v2 JSON (incidents.json, summary.json, components.json, ...), Google "
+           "Cloud incidents.json, AWS Service Health Dashboard data.json, RSS/Atom feed, the "
+           "ICPE'25 CSV or a CSV incident log")
 
 __all__ = ["FORMATS", "StatusBatch", "parse_status"]
 

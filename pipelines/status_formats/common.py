@@ -6,16 +6,29 @@ import hashlib
 import html
 import re
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import pandas as pd
 
 from pipelines.normalize import BadRecord
-from pipelines.warehouse.writer import INCIDENT_COLUMNS, UPDATE_COLUMNS
+from pipelines.warehouse.writer import (
+    COMPONENT_COLUMNS,
+    INCIDENT_COLUMNS,
+    PROVIDER_STATUS_COLUMNS,
+    UPDATE_COLUMNS,
+)
 
 Row = dict[str, Any]
 Parsed = tuple[Row, list[Row]]
+
+
+def empty_components() -> pd.DataFrame:
+    return component_frame([])
+
+
+def empty_page_status() -> pd.DataFrame:
+    return page_status_frame([])
 
 
 @dataclass
@@ -23,6 +36,27 @@ class StatusBatch:
     incidents: pd.DataFrame
     updates: pd.DataFrame
     rejects: list[tuple[Any, str]]
+    # The page's current state, from Statuspage summary.json / components.json only.
+    components: pd.DataFrame = field(default_factory=empty_components)
+    page_status: pd.DataFrame = field(default_factory=empty_page_status)
+    # True when `components` is the page's whole list (none rejected): the stored components
+    # it no longer lists are then gone from the page.
+    components_complete: bool = False
+
+
+def component_frame(rows: list[Row]) -> pd.DataFrame:
+    frame = pd.DataFrame(rows, columns=COMPONENT_COLUMNS)
+    frame["updated_at"] = pd.to_datetime(frame["updated_at"], utc=True)
+    frame["position"] = frame["position"].astype("Int64")
+    frame["only_show_if_degraded"] = frame["only_show_if_degraded"].astype("boolean")
+    return frame
+
+
+def page_status_frame(rows: list[Row]) -> pd.DataFrame:
+    frame = pd.DataFrame(rows, columns=PROVIDER_STATUS_COLUMNS)
+    for col in ("updated_at", "history_polled_at"):
+        frame[col] = pd.to_datetime(frame[col], utc=True)
+    return frame
 
 
 def frames(incidents: list[Row], updates: list[Row], rejects: list[tuple[Any, str]]) -> StatusBatch:

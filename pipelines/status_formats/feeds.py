@@ -22,6 +22,8 @@ _STAMP = re.compile(r"<small>\s*(?P<month>[A-Z][a-z]{2})\s*<var[^>]*>\s*(?P<day>
                     r"\s*<var[^>]*>\s*(?P<hm>\d{1,2}:\d{2})\s*</var>\s*UTC\s*</small>",
                     re.IGNORECASE)
 _STATUS = re.compile(r"<strong>(?P<status>[^<]+)</strong>\s*-\s*(?P<body>.*)$", re.DOTALL)
+# A Statuspage item links to ".../incidents/<id>": the id its JSON API uses for the incident.
+_INCIDENT_LINK = re.compile(r"/incidents/(?P<id>[A-Za-z0-9]+)/?(?:[?#].*)?$")
 
 
 def looks_like(text: str) -> bool:
@@ -53,9 +55,10 @@ def _incident(entry: Any, provider: str) -> Parsed:
         updates = [{"provider": provider, "incident_id": incident_id,
                     "update_id": f"{published:%Y%m%dT%H%M%SZ}", "status": "update",
                     "body": strip_html(html), "created_at": published}]
+    # A feed names no impact or components: None keeps what the JSON API stored for them.
     incident: Row = {
         "provider": provider, "incident_id": incident_id, "title": title, "impact": None,
-        "components": [], "url": entry.get("link"),
+        "components": None, "url": entry.get("link"),
         "created_at": updates[0]["created_at"], "started_at": updates[0]["created_at"],
     }
     return summarise(incident, updates), updates
@@ -67,7 +70,12 @@ def _entry_time(entry: Any, key: str) -> datetime | None:
 
 
 def _entry_id(entry: Any) -> str:
-    # Statuspage ids end the guid / link (".../incidents/abc123", "tag:...:Incident/123").
+    """The incident id of the item's Statuspage link, so that the feed and the JSON API store
+    one incident; else the last segment of its guid / id (or link)."""
+    for link in [entry.get("link")] + [li.get("href") for li in entry.get("links") or []]:
+        m = _INCIDENT_LINK.search(str(link or ""))
+        if m:
+            return m["id"]
     raw = entry.get("id") or entry.get("link")
     if not raw:
         raise BadRecord("item has neither a guid/id nor a link")
@@ -84,18 +92,26 @@ def _entry_html(entry: Any) -> str:
 def _statuspage_updates(html: str, published: datetime, provider: str,
                         incident_id: str) -> list[Row]:
     updates: list[Row] = []
-    for paragraph in _PARAGRAPH.findall(html):
+    # The feed lists updates newest first: read them oldest first so that updates within one
+    # minute keep their order through the (stable) sort below.
+    for paragraph in reversed(_PARAGRAPH.findall(html)):
         stamp, status = _STAMP.search(paragraph), _STATUS.search(paragraph)
         if stamp is None or status is None:
             continue
         when = _stamp_time(stamp, published)
         updates.append({
             "provider": provider, "incident_id": incident_id,
-            "update_id": f"{when:%Y%m%dT%H%MZ}-{status['status'].strip().lower()}",
             "status": status["status"].strip().lower(), "body": strip_html(status["body"]),
             "created_at": when,
         })
-    return sorted(updates, key=lambda u: u["created_at"])
+    updates.sort(key=lambda u: u["created_at"])
+    # The feed shows minutes only: two updates of one status in one minute get -2, -3, ...
+    seen: dict[str, int] = {}
+    for u in updates:
+        base = f"{u['created_at']:%Y%m%dT%H%MZ}-{u['status']}"
+        seen[base] = seen.get(base, 0) + 1
+        u["update_id"] = base if seen[base] == 1 else f"{base}-{seen[base]}"
+    return updates
 
 
 def _stamp_time(stamp: re.Match[str], published: datetime) -> datetime:

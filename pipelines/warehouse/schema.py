@@ -190,10 +190,38 @@ QUALIFY row_number() OVER (PARTITION BY source, service, query, start, "end"
                            ORDER BY received_at DESC, page_id DESC) = 1;
 """
 
+# The current state of each Statuspage provider's page (summary.json / components.json), for
+# the dashboard's "Now" view; replaced on every poll, unlike the incident history.
+_V6 = """
+CREATE TABLE provider_components (
+    provider              VARCHAR NOT NULL,
+    component_id          VARCHAR NOT NULL,
+    name                  VARCHAR NOT NULL,
+    status                VARCHAR NOT NULL,  -- operational | degraded_performance |
+                                             -- partial_outage | major_outage | under_maintenance
+    group_name            VARCHAR,           -- the component group it is shown under
+    position              INTEGER,
+    only_show_if_degraded BOOLEAN,
+    updated_at            TIMESTAMPTZ,       -- when the provider last changed it
+    polled_at             TIMESTAMPTZ NOT NULL,
+    PRIMARY KEY (provider, component_id)
+);
+
+CREATE TABLE provider_status (
+    provider          VARCHAR PRIMARY KEY,
+    indicator         VARCHAR NOT NULL,      -- none | minor | major | critical
+    description       VARCHAR,               -- e.g. "Partial System Outage"
+    updated_at        TIMESTAMPTZ,           -- the page's updated_at
+    polled_at         TIMESTAMPTZ NOT NULL,
+    history_polled_at TIMESTAMPTZ            -- last fetch of incidents.json
+);
+"""
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "initial schema", _V1),
     Migration(2, "source checkpoints", _V2),
     Migration(3, "source volume view (X tweet counts)", _V3),
+    Migration(6, "provider components and page status", _V6),
 )
 
 LATEST_VERSION = MIGRATIONS[-1].version

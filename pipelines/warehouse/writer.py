@@ -30,6 +30,10 @@ INCIDENT_COLUMNS = [
     "started_at", "resolved_at", "updated_at",
 ]
 UPDATE_COLUMNS = ["provider", "incident_id", "update_id", "status", "body", "created_at"]
+COMPONENT_COLUMNS = ["provider", "component_id", "name", "status", "group_name", "position",
+                     "only_show_if_degraded", "updated_at"]
+PROVIDER_STATUS_COLUMNS = ["provider", "indicator", "description", "updated_at",
+                           "history_polled_at"]
 
 
 class Warehouse:
@@ -168,6 +172,74 @@ class Warehouse:
             "status = excluded.status, body = excluded.body",
         )
         return new_incidents, new_updates
+
+    def stored_updates(self, provider: str, incident_ids: list[str]) -> pd.DataFrame:
+        """The stored updates of these incidents: update_id, status, created_at."""
+        return self.con.execute(
+            "SELECT provider, incident_id, update_id, status, created_at FROM incident_updates "
+            "WHERE provider = ? AND list_contains(?, incident_id)", [provider, incident_ids]).df()
+
+    def stored_incident_times(self, provider: str, incident_ids: list[str]) -> pd.DataFrame:
+        """The stored times of these incidents: created_at, started_at, resolved_at, updated_at."""
+        return self.con.execute(
+            "SELECT provider, incident_id, created_at, started_at, resolved_at, updated_at "
+            "FROM incidents WHERE provider = ? AND list_contains(?, incident_id)",
+            [provider, incident_ids]).df()
+
+    # -- provider page state (Statuspage summary / components) -----------------------------
+    def replace_provider_components(self, components: pd.DataFrame, complete: bool) -> int:
+        """Upserts each provider's current components; with `complete` (the payload listed
+        them all), components the page no longer lists are removed. Returns how many rows
+        were new or changed status."""
+        if components.empty:
+            return 0
+        cols = COMPONENT_COLUMNS + ["polled_at"]
+        frame = components.assign(polled_at=pd.Timestamp.now(tz="UTC"))[cols]
+        self.con.register("_components", frame)
+        try:
+            changed = int(scalar(
+                self.con, "SELECT count(*) FROM (SELECT provider, component_id, status "
+                "FROM _components EXCEPT SELECT provider, component_id, status "
+                "FROM provider_components)"))
+            updates = ", ".join(f"{c} = excluded.{c}" for c in cols[2:])
+            names = ", ".join(cols)
+            self.con.execute(
+                f"INSERT INTO provider_components ({names}) SELECT {names} FROM _components "
+                f"ON CONFLICT (provider, component_id) DO UPDATE SET {updates}")
+            if complete:
+                self.con.execute(
+                    "DELETE FROM provider_components p WHERE p.provider IN "
+                    "(SELECT provider FROM _components) AND NOT EXISTS (SELECT 1 FROM "
+                    "_components c WHERE c.provider = p.provider "
+                    "AND c.component_id = p.component_id)")
+        except duckdb.Error as e:
+            raise WarehouseError(f"writing {len(frame)} provider components failed: {e}") from e
+        finally:
+            self.con.unregister("_components")
+        return changed
+
+    def upsert_provider_status(self, rows: pd.DataFrame) -> int:
+        """The page's overall status, one row per provider, replaced on every poll (the last
+        history fetch is kept when this poll did not fetch it)."""
+        rows = rows.assign(polled_at=pd.Timestamp.now(tz="UTC"))
+        return self._insert(
+            "provider_status", rows, PROVIDER_STATUS_COLUMNS + ["polled_at"],
+            "ON CONFLICT (provider) DO UPDATE SET indicator = excluded.indicator, "
+            "description = excluded.description, updated_at = excluded.updated_at, "
+            "polled_at = excluded.polled_at, history_polled_at = "
+            "coalesce(excluded.history_polled_at, provider_status.history_polled_at)")
+
+    def provider_status(self, provider: str) -> dict[str, object] | None:
+        rows = self.con.execute("SELECT * FROM provider_status WHERE provider = ?",
+                                [provider]).df()
+        return rows.iloc[0].to_dict() if len(rows) else None
+
+    def open_incidents(self, provider: str) -> pd.DataFrame:
+        """The provider's stored incidents that are not resolved: incident_id, updated_at."""
+        return self.con.execute(
+            "SELECT incident_id, updated_at FROM incidents WHERE provider = ? "
+            "AND resolved_at IS NULL AND coalesce(status, '') NOT IN "
+            "('resolved', 'postmortem', 'completed')", [provider]).df()
 
     # -- analysis results ------------------------------------------------------------------
     def replace_table(self, table: str, df: pd.DataFrame, columns: list[str]) -> None:

@@ -1,5 +1,6 @@
 """The other status formats: Google Cloud and AWS snapshots, RSS/Atom feeds and a CSV incident
-log; each parsed to incidents with ordered updates, and re-imported without writing anything."""
+log; each parsed to incidents with ordered updates, and re-imported without writing anything.
+One provider's feed and JSON API store one incident with each update once."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import pandas as pd
 import pytest
 
 from pipelines.errors import ImportFormatError
-from pipelines.status_import import StatusBatch, parse_status, read_source
+from pipelines.status_import import StatusBatch, parse_status, read_source, store_batch
 from pipelines.warehouse.reader import query
 from pipelines.warehouse.writer import writing
 from tests.conftest import FIXTURES
@@ -181,3 +182,80 @@ def test_unreadable_payloads_are_clear_errors():
         parse_status(b'[{"a": 1}]', None, "list.json")
     with pytest.raises(ImportFormatError, match="not valid JSON"):
         parse_status(b'{"archive": [', None, "aws.json")
+
+
+# -- one provider's feed and JSON API are one incident ----------------------------------------
+
+GITHUB_JSON = "statuspage_github_incidents.json"
+GITHUB_FEEDS = ["statuspage_github_history.rss", "statuspage_github_history.atom"]
+
+
+def _import(db: Path, name: str) -> tuple[int, int]:
+    with writing(db) as wh:
+        stored = store_batch(wh, _parse(name, "github"), name)
+    return stored.new_incidents, stored.new_updates
+
+
+def _updates_per_incident(db: Path) -> dict[str, int]:
+    rows = query(db, "SELECT incident_id, count(*) n FROM incident_updates GROUP BY 1")
+    return dict(zip(rows["incident_id"], rows["n"], strict=True))
+
+
+@pytest.mark.parametrize("feed", GITHUB_FEEDS)
+def test_feed_incident_ids_are_the_json_api_ids(feed):
+    doc = json.loads((FIXTURES / GITHUB_JSON).read_text())
+    assert sorted(_parse(feed, "github").incidents["incident_id"]) == sorted(
+        i["id"] for i in doc["incidents"])
+
+
+@pytest.mark.parametrize("feed", GITHUB_FEEDS)
+def test_json_then_feed_is_one_incident_with_each_update_once(db, feed):
+    assert _import(db, GITHUB_JSON) == (2, 12)
+    assert _import(db, feed) == (0, 0)
+    assert _updates_per_incident(db) == {"69sb0f8lydp4": 6, "r3x7x31k7nn1": 6}
+    inc = query(db, "SELECT * FROM incidents WHERE incident_id = '69sb0f8lydp4'").iloc[0]
+    # The feed knows neither components nor impact, and its times only to the minute: the
+    # JSON API's stay.
+    assert sorted(inc["components"]) == ["Actions", "Pages"] and inc["impact"] == "major"
+    assert _at(inc["started_at"]) == pd.Timestamp("2024-09-16T21:31:02.713Z")
+    assert _at(inc["resolved_at"]) == pd.Timestamp("2024-09-16T22:08:39.333Z")
+    assert _statuses(db, "69sb0f8lydp4") == ["investigating"] * 5 + ["resolved"]
+
+
+@pytest.mark.parametrize("feed", GITHUB_FEEDS)
+def test_feed_then_json_is_one_incident_with_each_update_once(db, feed):
+    assert _import(db, feed) == (2, 12)
+    assert _import(db, GITHUB_JSON) == (0, 0)
+    assert _updates_per_incident(db) == {"69sb0f8lydp4": 6, "r3x7x31k7nn1": 6}
+    inc = query(db, "SELECT * FROM incidents WHERE incident_id = '69sb0f8lydp4'").iloc[0]
+    assert sorted(inc["components"]) == ["Actions", "Pages"] and inc["impact"] == "major"
+    assert _at(inc["started_at"]) == pd.Timestamp("2024-09-16T21:31:02.713Z")
+
+
+def test_two_real_updates_within_one_minute_are_both_kept(db):
+    """Only a minute-precision source restates an update; two updates to the millisecond in one
+    minute are two updates, also when they arrive in different polls."""
+    doc = json.loads((FIXTURES / GITHUB_JSON).read_text())
+    _store(db, parse_status(json.dumps(doc).encode(), "github", "poll-1"))
+    later = doc["incidents"][0]["incident_updates"][0]  # resolved, 22:08:39.333
+    doc["incidents"][0]["incident_updates"].insert(0, {
+        **later, "id": "zz0000000001", "body": "Resolved; a follow-up will be posted.",
+        "created_at": "2024-09-16T22:08:51.020Z", "display_at": "2024-09-16T22:08:51.020Z"})
+    with writing(db) as wh:
+        stored = store_batch(wh, parse_status(json.dumps(doc).encode(), "github", "poll-2"), "p2")
+    assert stored.new_updates == 1
+    assert _statuses(db, "69sb0f8lydp4")[-2:] == ["resolved", "resolved"]
+
+
+def test_feed_updates_in_one_minute_with_one_status_get_distinct_ids():
+    rss = (FIXTURES / "status_feed_rss.xml").read_text()
+    # A second "Resolved" paragraph stamped in the same minute as the first.
+    para = ("&lt;p&gt;&lt;small&gt;Jul &lt;var data-var='date'&gt;15&lt;/var&gt;, "
+            "&lt;var data-var='time'&gt;16:41&lt;/var&gt; UTC&lt;/small&gt;&lt;br&gt;"
+            "&lt;strong&gt;Resolved&lt;/strong&gt; - A postmortem will follow.&lt;/p&gt;")
+    rss = rss.replace("<description>&lt;p&gt;", f"<description>{para}&lt;p&gt;", 1)
+    batch = parse_status(rss.encode(), "openai", "feed.rss")
+    upd = batch.updates[batch.updates["incident_id"] == "7bm3cnlwk5s4"]
+    assert upd["update_id"].is_unique and len(upd) == 5
+    assert upd["body"].tolist()[-2:] == ["This incident has been resolved.",
+                                         "A postmortem will follow."]

@@ -377,16 +377,37 @@ def test_the_token_is_used_but_never_stored_logged_or_shown(
     assert "***" in str(refused.value)
 
 
+def test_the_token_goes_only_to_its_own_instance(server: MastodonServer, db: Path) -> None:
+    other = MastodonServer()
+    try:
+        server.token = SENTINEL
+        server.tags["notion"] = load("tag_notion")
+        other.tags["notion"] = load("tag_notion_new")
+        options = {"instances": [other.url, server.url], "token_instance": server.url,
+                   "hashtags": {"notion": ["notion"]}, "lookback": "3650d"}
+        built = build(Settings(mastodon_access_token=SENTINEL), services(), options)
+        with writing(db) as wh:
+            summary = collect_source(wh, built, services().matcher())
+    finally:
+        other.close()
+    assert summary.imported == 7
+    assert other.requests and all("Authorization" not in h for _, _, h in other.requests)
+    assert {p for p, _, h in server.requests if "Authorization" in h} >= {"/api/v2/search"}
+
+
 # -- configuration -----------------------------------------------------------------------------
 def test_hashtags_come_from_keywords_and_search_needs_a_token() -> None:
     without = build(Settings(mastodon_access_token=None), services(), {})
     assert [(q.instance, q.kind, q.term) for q in without.queries] == [
         ("https://mastodon.social", "tag", "notionai"), ("https://mastodon.social", "tag", "notion")]
     with_token = build(Settings(mastodon_access_token="t0ken"), services(),
-                       {"instances": ["https://a.example/", "https://b.example"]})
-    kinds = [(q.instance, q.kind, q.term) for q in with_token.queries]
-    assert ("https://a.example", "search", "notion ai") in kinds
-    assert ("https://b.example", "tag", "notion") in kinds and len(kinds) == 8
+                       {"instances": ["https://a.example/", "https://b.example"],
+                        "token_instance": "https://b.example/"})
+    assert [(q.instance, q.kind, q.term) for q in with_token.queries] == [
+        ("https://a.example", "tag", "notionai"), ("https://a.example", "tag", "notion"),
+        ("https://b.example", "tag", "notionai"), ("https://b.example", "tag", "notion"),
+        ("https://b.example", "search", "notion ai"), ("https://b.example", "search", "notion")]
+    assert with_token.token_instance == "https://b.example"  # a token is one instance's
     assert list(with_token.secrets()) == ["t0ken"]
     no_search = build(Settings(mastodon_access_token="t0ken"), services(), {"search": False})
     assert {q.kind for q in no_search.queries} == {"tag"}
@@ -399,6 +420,7 @@ def test_hashtags_come_from_keywords_and_search_needs_a_token() -> None:
     ({"page_size": 80}, "page_size must be an integer from 1 to 40"),
     ({"lookback": "soon"}, "lookback"),
     ({"search": "yes"}, "search must be true or false"),
+    ({"token_instance": "https://other.example"}, "token_instance"),
 ])
 def test_bad_options_are_config_errors(options: dict[str, Any], message: str) -> None:
     with pytest.raises(ConfigError, match=message.replace("(", r"\(").replace(")", r"\)")):

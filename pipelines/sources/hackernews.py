@@ -212,7 +212,8 @@ class HackerNewsSource:
         return DEFAULT_RATE_LIMIT_WAIT_S
 
     def _label(self, query: Query) -> str:
-        return f"hackernews {query.text!r} ({query.service})"
+        # Notes and errors reach people prefixed with the source's name by the collect runner.
+        return f"{query.text!r} ({query.service})"
 
     def _page(self, query: Query, window: _Window, body: str,
               checkpoint: Mapping[str, str]) -> SourcePage:

@@ -72,7 +72,8 @@ class Query:
 
     @property
     def label(self) -> str:
-        return f"mastodon {self.key}"
+        """For origins, notes and errors (which the collect runner prefixes with "mastodon")."""
+        return self.key
 
 
 class _LastResponse:
@@ -110,11 +111,12 @@ class MastodonSource:
     name = "mastodon"
 
     def __init__(self, queries: list[Query], access_token: str | None = None,
-                 page_size: int = MAX_PAGE_SIZE, max_pages: int = 5, lookback: str = "1d",
-                 timeout_s: float = HTTP_TIMEOUT_S,
+                 token_instance: str | None = None, page_size: int = MAX_PAGE_SIZE,
+                 max_pages: int = 5, lookback: str = "1d", timeout_s: float = HTTP_TIMEOUT_S,
                  sleep: Callable[[float], object] = time.sleep) -> None:
         self.queries = queries
         self.access_token = access_token
+        self.token_instance = token_instance  # the only instance the token is sent to
         self.page_size = page_size
         self.max_pages = max_pages
         self.lookback = lookback
@@ -282,7 +284,8 @@ class MastodonSource:
         session = requests.Session()
         last = _LastResponse()
         session.hooks["response"].append(last.keep)
-        client = Mastodon(api_base_url=instance, access_token=self.access_token,
+        token = self.access_token if instance == self.token_instance else None
+        client = Mastodon(api_base_url=instance, access_token=token,
                           request_timeout=self.timeout_s, ratelimit_method="throw",
                           version_check_mode="none", session=session, user_agent=USER_AGENT)
         return client, last
@@ -340,12 +343,18 @@ def _int_option(options: dict[str, Any], name: str, default: int, top: int) -> i
     return value
 
 
-def build_queries(config: ServicesConfig, options: dict[str, Any],
-                  search: bool) -> list[Query]:
+def _instances(options: dict[str, Any]) -> list[str]:
     instances = _str_list(options.get("instances", list(DEFAULT_INSTANCES)), "instances")
     for url in instances:
         if urlparse(url).scheme not in ("http", "https") or not urlparse(url).hostname:
             raise ConfigError(f"[sources.mastodon] instance {url!r} is not an http(s) URL")
+    return [url.rstrip("/") for url in instances]
+
+
+def build_queries(config: ServicesConfig, options: dict[str, Any],
+                  search_instance: str | None) -> list[Query]:
+    """Every instance's hashtag timelines, and statuses search on `search_instance` (the one
+    instance the access token belongs to; None: no search)."""
     tag_table = options.get("hashtags", {})
     if not isinstance(tag_table, dict):
         raise ConfigError("[sources.mastodon] hashtags must be a table: service = [\"tag\"]")
@@ -353,7 +362,7 @@ def build_queries(config: ServicesConfig, options: dict[str, Any],
     if unknown:
         raise ConfigError(f"[sources.mastodon] hashtags names unknown service(s) {unknown}")
     queries: list[Query] = []
-    for instance in (u.rstrip("/") for u in instances):
+    for instance in _instances(options):
         for key, service in config.services.items():
             configured = tag_table.get(key)
             tags = _str_list(configured, f"hashtags.{key}") if configured is not None \
@@ -361,19 +370,27 @@ def build_queries(config: ServicesConfig, options: dict[str, Any],
             for tag in dict.fromkeys(hashtag(t) for t in tags):
                 if tag:
                     queries.append(Query(instance, key, "tag", tag))
-            if search:
+            if instance == search_instance:
                 for phrase in dict.fromkeys(k.strip() for k in service.keywords):
                     if phrase:
                         queries.append(Query(instance, key, "search", phrase))
     return queries
 
 
+def _token_instance(options: dict[str, Any], token: str | None) -> str | None:
+    """The instance the access token belongs to (`token_instance`, default the first): the
+    only one that is sent the token and asked to search. None without a token."""
+    instances = _instances(options)
+    chosen = str(options.get("token_instance", instances[0] if instances else "")).rstrip("/")
+    if chosen not in instances:
+        raise ConfigError(f"[sources.mastodon] token_instance {chosen!r} is not one of "
+                          "instances")
+    return chosen if token is not None else None
+
+
 def build(settings: Settings, config: ServicesConfig, options: dict[str, Any]) -> MastodonSource:
     token = settings.mastodon_access_token.get_secret_value() \
         if settings.mastodon_access_token else None
-    search = options.get("search", True)
-    if not isinstance(search, bool):
-        raise ConfigError("[sources.mastodon] search must be true or false")
     lookback = str(options.get("lookback", "1d"))
     try:
         parse_since(lookback)  # a bad value fails when the source is built, not mid-run
@@ -382,9 +399,14 @@ def build(settings: Settings, config: ServicesConfig, options: dict[str, Any]) -
     timeout = options.get("timeout_s", HTTP_TIMEOUT_S)
     if isinstance(timeout, bool) or not isinstance(timeout, int | float) or timeout <= 0:
         raise ConfigError("[sources.mastodon] timeout_s must be a positive number")
+    search = options.get("search", True)
+    if not isinstance(search, bool):
+        raise ConfigError("[sources.mastodon] search must be true or false")
+    token_instance = _token_instance(options, token)
     return MastodonSource(
-        build_queries(config, options, search=search and token is not None),
+        build_queries(config, options, token_instance if search else None),
         access_token=token,
+        token_instance=token_instance,
         page_size=_int_option(options, "page_size", MAX_PAGE_SIZE, MAX_PAGE_SIZE),
         max_pages=_int_option(options, "max_pages", 5, 1000),
         lookback=lookback,

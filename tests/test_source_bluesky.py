@@ -62,11 +62,9 @@ class FakeBluesky:
 
     def __init__(self, password: str = PASSWORD) -> None:
         self.password = password
-        exp = int(time.time()) + 7200
-        self.access = _jwt({"scope": "com.atproto.appPass", "sub": "did:plc:testaccount",
-                            "iat": exp - 7200, "exp": exp})
-        self.refresh = _jwt({"scope": "com.atproto.refresh", "sub": "did:plc:testaccount",
-                             "exp": exp + 86400})
+        self.sessions = 0
+        self.issued: list[str] = []   # every token handed out
+        self.revoke_sessions()
         self.search: dict[tuple[str, str | None, str | None], bytes] = {}
         self.queued: dict[str, list[Reply]] = {}
         self.requests: list[tuple[str, dict[str, list[str]], str | None]] = []
@@ -79,6 +77,16 @@ class FakeBluesky:
                   since: str | None = None) -> None:
         self.search[(q, cursor, since)] = body if isinstance(body, bytes) else json.dumps(
             body, indent=1, ensure_ascii=False).encode()
+
+    def revoke_sessions(self) -> None:
+        """Issues new tokens: the ones given out before are no longer accepted."""
+        self.sessions += 1
+        exp = int(time.time()) + 7200
+        self.access = _jwt({"scope": "com.atproto.appPass", "sub": "did:plc:testaccount",
+                            "iat": exp - 7200, "exp": exp, "jti": f"s{self.sessions}"})
+        self.refresh = _jwt({"scope": "com.atproto.refresh", "sub": "did:plc:testaccount",
+                             "exp": exp + 86400, "jti": f"s{self.sessions}"})
+        self.issued += [self.access, self.refresh]
 
     def fail_next(self, method: str, *replies: Reply) -> None:
         self.queued.setdefault(method, []).extend(replies)
@@ -102,6 +110,8 @@ class FakeBluesky:
                                "active": True})
         if auth != f"Bearer {self.access}":
             return _json(401, {"error": "AuthenticationRequired", "message": "Bad token"})
+        if method == "com.atproto.server.getSession":
+            return _json(200, {"handle": HANDLE, "did": "did:plc:testaccount", "active": True})
         if method == "app.bsky.feed.searchPosts":
             key = (params["q"][0], params.get("cursor", [None])[0], params.get("since", [None])[0])
             return Reply(200, self.search.get(key, b'{"posts":[]}'),
@@ -298,6 +308,21 @@ def test_pages_across_cursor_then_a_rerun_fetches_only_since_the_checkpoint(
     likes = _rows(db, "SELECT likes FROM post_records WHERE id LIKE '%3lbqh7xw2ns2a'")
     assert likes == [(96,)]
     assert _rows(db, "SELECT count(*) FROM post_records") == [(8,)]
+    # The second run reused the first run's session: one createSession in all.
+    assert len(bsky.calls("com.atproto.server.createSession")) == 1
+    assert len(bsky.calls("com.atproto.server.getSession")) == 1
+
+
+def test_a_session_the_server_no_longer_accepts_is_replaced_by_a_new_login(
+        tmp_path: Path, db: Path, bsky: FakeBluesky) -> None:
+    matcher = _config(tmp_path, bsky.url).matcher()
+    with writing(db) as wh:
+        collect_source(wh, _source(tmp_path, bsky), matcher)
+        bsky.revoke_sessions()
+        collect_source(wh, _source(tmp_path, bsky), matcher)
+    assert [m for m, _, _ in bsky.requests if m.startswith("com.atproto")] == [
+        "com.atproto.server.createSession", "com.atproto.server.getSession",
+        "com.atproto.server.createSession"]
 
 
 def test_landed_pages_hold_the_responses_exactly_as_sent(tmp_path: Path, db: Path,
@@ -425,7 +450,8 @@ def test_no_secret_reaches_the_warehouse_logs_or_errors(
                              _json(500, {"error": "InternalServerError", "message": "TOKEN"}))
             with pytest.raises(SourceError) as e1:
                 collect_source(wh, _source(tmp_path, server, password=SENTINEL), config.matcher())
-            server.password = "something-else"
+            server.password = "something-else"   # the app password was revoked
+            server.revoke_sessions()
             with pytest.raises(SourceAuthError) as e2:
                 collect_source(wh, _source(tmp_path, server, password=SENTINEL), config.matcher())
             errors += [str(e1.value), repr(e1.value), str(e2.value), repr(e2.value)]
@@ -442,5 +468,4 @@ def test_no_secret_reaches_the_warehouse_logs_or_errors(
     out = capsys.readouterr()
     for text in [dump, caplog.text, out.out, out.err, *errors]:
         assert SENTINEL not in text
-        assert server.access not in text
-        assert server.refresh not in text
+        assert not [token for token in server.issued if token in text]

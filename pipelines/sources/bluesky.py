@@ -57,6 +57,10 @@ RATE_LIMIT_RETRIES = 3          # 429s in a row on one call before the run gives
 DEFAULT_RATE_LIMIT_WAIT_S = 60.0  # a 429 that says neither retry-after nor ratelimit-reset
 ENV_HANDLE = "AFTERSHOCK_BLUESKY_HANDLE"
 ENV_PASSWORD = "AFTERSHOCK_BLUESKY_APP_PASSWORD"
+# This process's sessions by (service, handle), in memory only: a long-running `aftershock
+# serve` logs in once and then refreshes the session, instead of spending createSession
+# (30 per 5 minutes and 300 a day per account) on every run.
+_SESSIONS: dict[tuple[str, str], str] = {}
 
 
 class SearchOptions(BaseModel):
@@ -169,16 +173,33 @@ class BlueskySearch:
 
     # -- the client ------------------------------------------------------------------------
     def _login(self) -> Client:
-        request = Request(timeout=self.options.timeout_s,
-                          event_hooks={"response": [self._bodies]})
-        client = Client(base_url=self.options.service, request=request)
-        client.on_session_change(self._remember_tokens)
+        """A logged-in client: this process's session for the account if the server still
+        accepts it (one cheap getSession), else a new one from the app password."""
+        key = (self.options.service, self.handle)
+        if key in _SESSIONS:
+            client = self._client()
+            client.login(session_string=_SESSIONS[key], fetch_bsky_profile=False)  # no request
+            try:
+                self._call("bluesky getSession",
+                           partial(client.invoke_query, "com.atproto.server.getSession"))
+                return client
+            except SourceError:  # expired or revoked (or the server failed): log in afresh
+                del _SESSIONS[key]
+        client = self._client()
         self._call(f"bluesky login as {self.handle}",
                    lambda: _log_in(client, self.handle, self._password))
         return client
 
-    def _remember_tokens(self, event: SessionEvent, session: Session) -> None:
+    def _client(self) -> Client:
+        request = Request(timeout=self.options.timeout_s,
+                          event_hooks={"response": [self._bodies]})
+        client = Client(base_url=self.options.service, request=request)
+        client.on_session_change(self._remember_session)
+        return client
+
+    def _remember_session(self, event: SessionEvent, session: Session) -> None:
         self._tokens.update(t for t in (session.access_jwt, session.refresh_jwt) if t)
+        _SESSIONS[(self.options.service, self.handle)] = session.encode()
 
     def _call(self, what: str, invoke: Callable[[], Response | None]) -> tuple[str, Any]:
         """One XRPC call: the body as received (text) and parsed (None if not JSON). 429s are

@@ -259,3 +259,23 @@ def test_feed_updates_in_one_minute_with_one_status_get_distinct_ids():
     assert upd["update_id"].is_unique and len(upd) == 5
     assert upd["body"].tolist()[-2:] == ["This incident has been resolved.",
                                          "A postmortem will follow."]
+
+
+# -- the whole real snapshots, where ../shared/data is checked out beside the repo -------------
+
+CLOUD = Path(__file__).resolve().parents[2] / "shared/data/status/cloud_status_gcp_aws"
+
+
+@pytest.mark.skipif(not CLOUD.exists(), reason=f"the real GCP/AWS snapshots are not at {CLOUD} "
+                                              "(../shared/data is not part of this checkout)")
+@pytest.mark.parametrize(("name", "incidents"), [("gcp_incidents.json", 157),
+                                                 ("aws_data.json", 86)])
+def test_whole_cloud_snapshots_parse_without_rejects(tmp_path, name, incidents):
+    path = CLOUD / name
+    batch = parse_status(read_source(str(path)), None, str(path))
+    assert batch.rejects == [] and len(batch.incidents) == incidents
+    assert batch.updates.groupby("incident_id")["created_at"].apply(
+        lambda t: t.is_monotonic_increasing).all()
+    db = tmp_path / "a.duckdb"
+    assert _store(db, batch) == (incidents, len(batch.updates))
+    assert _store(db, parse_status(read_source(str(path)), None, str(path))) == (0, 0)

@@ -336,7 +336,7 @@ def test_bad_records_and_a_body_that_is_not_json_go_to_quarantine(server: Mastod
         "Mastodon status: missing field(s): created_at"]
     assert len(reasons) == 4 and reasons[3].startswith("malformed JSON page")
     assert list(checkpoint) == [f"{server.url} #notion"]  # the broken query keeps its cursor
-    assert any("not a statuses page" in note for note in built.notes)
+    assert any("not a pageable statuses page" in note for note in built.notes)
 
 
 def test_refused_token_is_an_auth_error(server: MastodonServer, db: Path) -> None:

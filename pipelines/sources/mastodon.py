@@ -153,6 +153,8 @@ class MastodonSource:
                 return
             ids = _ids(statuses)
             if not ids:
+                if statuses:  # statuses without ids: stored or quarantined, but no paging on
+                    yield self._malformed(query, body)
                 return
             newest = _newest(ids, newest) or newest
             yield self._page(query, body, {query.key: newest})
@@ -187,6 +189,11 @@ class MastodonSource:
                 yield self._malformed(query, body)
                 return
             ids = _ids(statuses)
+            if statuses and not ids:  # statuses without ids: land them, but no paging on
+                if pending is not None:
+                    yield pending
+                yield self._malformed(query, body)
+                return
             if not ids:
                 covered = True  # nothing older (above the floor) is left
                 break
@@ -294,8 +301,8 @@ class MastodonSource:
         return SourcePage(self.name, FORMAT, query.label, body, query.service, checkpoint)
 
     def _malformed(self, query: Query, body: str) -> SourcePage:
-        self.notes.append(f"{query.label}: a response was not a statuses page (quarantined); "
-                          "query stopped, checkpoint kept")
+        self.notes.append(f"{query.label}: a response was not a pageable statuses page "
+                          "(landed for quarantine); query stopped, checkpoint kept")
         return self._page(query, body, {})
 
 

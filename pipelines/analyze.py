@@ -27,10 +27,23 @@ WHERE service IS NOT NULL AND sentiment IS NOT NULL
 GROUP BY ALL
 """
 
+# Complaints per minute, and the independent ones among them: not a repost, an author's first
+# complaint of the minute, and a text's first appearance in its hour (copies count once).
 COMPLAINT_SERIES_SQL = """
-SELECT service, complaint_type, date_trunc('minute', created_at) AS minute, count(*) AS n
-FROM posts
-WHERE service IS NOT NULL AND is_complaint
+WITH complaints AS (
+    SELECT service, complaint_type, created_at, is_repost,
+           row_number() OVER (PARTITION BY service, date_trunc('minute', created_at),
+                              coalesce(author, source || ':' || id)
+                              ORDER BY created_at, source, id) AS authors_nth,
+           row_number() OVER (PARTITION BY service, date_trunc('hour', created_at),
+                              lower(trim(text)) ORDER BY created_at, source, id) AS texts_nth
+    FROM posts
+    WHERE service IS NOT NULL AND is_complaint
+)
+SELECT service, complaint_type, date_trunc('minute', created_at) AS minute, count(*) AS n,
+       count(*) FILTER (WHERE NOT coalesce(is_repost, false) AND authors_nth = 1
+                        AND texts_nth = 1) AS independent
+FROM complaints
 GROUP BY ALL
 """
 
@@ -65,14 +78,20 @@ def find_spikes(series_rows: pd.DataFrame, start: pd.Timestamp, end: pd.Timestam
             if per_type["n"].sum() >= MIN_TYPE_VOLUME:
                 groups.append((str(ctype), per_type))
         for ctype, part in groups:
-            counts = part.groupby("minute")["n"].sum().reindex(full, fill_value=0)
-            for spike in detect_spikes(counts, params):
+            minutes = part.groupby("minute")
+            counts = minutes["n"].sum().reindex(full, fill_value=0)
+            independent = (minutes["independent"].sum().reindex(full, fill_value=0)
+                           if "independent" in part else None)
+            for spike in detect_spikes(counts, params, independent):
                 rows.append({
                     "spike_id": f"{service}:{ctype or 'all'}:{spike.start:%Y%m%dT%H%M}",
                     "service": service, "complaint_type": ctype, "start": spike.start,
                     "peak": spike.peak, "end": spike.end, "peak_rate": spike.peak_rate,
                     "expected_rate": spike.expected_rate, "score": spike.score,
-                    "posts": int(spike.total),
+                    "posts": int(spike.total), "flagged": spike.flagged, "kind": spike.kind,
+                    "independent_posts": (None if spike.independent is None
+                                          else int(spike.independent)),
+                    "viral": spike.viral,
                 })
     return pd.DataFrame(rows, columns=SPIKE_COLUMNS)
 

@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
+import duckdb
 import numpy as np
 import pandas as pd
 import pytest
 
 from analysis.linking import Dependency, link_spikes
-from analysis.spikes import detect_spikes
+from analysis.spikes import (
+    _deviance_z,
+    detect_spikes,
+    expected_level,
+    is_count_series,
+    is_viral,
+    regularise,
+    zscore_spikes,
+)
+from pipelines.analyze import COMPLAINT_SERIES_SQL
 
 
 def _baseline(days: int = 4, rate: float = 0.5, seed: int = 1) -> pd.Series:
@@ -51,6 +61,127 @@ def test_any_regular_interval_and_non_count_values():
     values.iloc[300:310] += 15
     spikes = detect_spikes(values)
     assert len(spikes) == 1 and index[298] <= spikes[0].start <= index[301]
+
+
+def _with_burst(series: pd.Series, onset: pd.Timestamp, minutes: int, rate: float,
+                seed: int = 2) -> pd.Series:
+    series = series.copy()
+    span = (series.index >= onset) & (series.index < onset + pd.Timedelta(minutes=minutes))
+    series[span] += np.random.default_rng(seed).poisson(rate, span.sum())
+    return series
+
+
+def test_a_sudden_burst_is_flagged_within_three_minutes_and_starts_at_its_onset():
+    onset = pd.Timestamp("2024-06-04T14:00Z")
+    spikes = detect_spikes(_with_burst(_baseline(days=5), onset, 30, 4.0))
+    assert len(spikes) == 1
+    spike = spikes[0]
+    assert spike.kind == "burst" and spike.start <= spike.flagged <= spike.end
+    assert onset <= spike.flagged <= onset + pd.Timedelta(minutes=3)
+    assert abs((spike.start - onset) / pd.Timedelta(minutes=1)) <= 2
+
+
+def test_the_decision_at_a_minute_uses_only_the_data_up_to_it():
+    onset = pd.Timestamp("2024-06-04T14:00Z")
+    series = _with_burst(_baseline(days=5), onset, 30, 4.0)
+    full = detect_spikes(series)
+    for cut in (onset + pd.Timedelta(minutes=m) for m in (1, 3, 10, 60)):
+        seen = detect_spikes(series[:cut])
+        assert [(s.start, s.flagged) for s in seen] == [
+            (s.start, s.flagged) for s in full if s.flagged <= cut]
+        # Whatever comes later, even a wild future, leaves the past's expected level alone.
+        future = series.copy()
+        future[cut + pd.Timedelta(minutes=1):] = 50.0
+        pd.testing.assert_series_equal(expected_level(future)[:cut], expected_level(series[:cut]))
+
+
+def test_a_slow_climb_is_found_as_a_climb():
+    series = _baseline(days=5)
+    onset = pd.Timestamp("2024-06-04T09:00Z")
+    climb = (series.index >= onset) & (series.index < onset + pd.Timedelta(hours=4))
+    # From nothing to one extra complaint a minute over four hours: no single window jumps.
+    extra = np.linspace(0, 1.0, climb.sum())
+    series[climb] += np.random.default_rng(4).poisson(extra)
+    spikes = detect_spikes(series)
+    assert [s.kind for s in spikes] == ["climb"]
+    assert onset <= spikes[0].flagged <= onset + pd.Timedelta(hours=4)
+    assert spikes[0].start < spikes[0].flagged - pd.Timedelta(minutes=30)
+
+
+def test_one_posts_reposts_are_viral_and_many_people_are_not():
+    onset = pd.Timestamp("2024-06-04T14:00Z")
+    base = _baseline(days=5)
+    cascade = _with_burst(base, onset, 30, 4.0)
+    # Reposts of one post: the raw count bursts, the independent posts do not.
+    viral = detect_spikes(cascade, independent=base)
+    people = detect_spikes(cascade, independent=cascade)
+    assert len(viral) == len(people) == 1
+    assert viral[0].viral and not people[0].viral
+    assert viral[0].independent == base[viral[0].start:viral[0].end].sum()
+
+
+@pytest.mark.parametrize(("raw", "independent", "expected", "share", "viral"), [
+    (100, 10, 10, 1.0, True),    # 90 excess, independent carry 0 of it
+    (100, 60, 10, 1.0, False),   # independent carry 50 of 90: more than half
+    (100, 50, 10, 1.0, True),    # 40 of 90: under half
+    (100, 55, 10, 0.5, False),   # 50 of 90 once normal traffic is half independent
+    (5, 5, 10, 1.0, False),      # nothing above expected: not a spike at all
+])
+def test_is_viral(raw, independent, expected, share, viral):
+    assert is_viral(raw, independent, expected, share) is viral
+
+
+def test_deviance_score_by_hand():
+    z = _deviance_z(np.array([0.0, 4.0, 1.0]), np.array([1.0, 1.0, 1.0]))
+    # 0 seen, 1 expected: -sqrt(2); 4 seen: sqrt(2 (4 ln 4 - 3)); as expected: 0.
+    assert z == pytest.approx([-np.sqrt(2), np.sqrt(2 * (4 * np.log(4) - 3)), 0.0])
+
+
+@pytest.mark.parametrize(("values", "counts"), [
+    ([0, 1, 2], True), ([20, 31, 44], False), ([0, 0.5, 1], False), ([0, -1, 2], False)])
+def test_counts_are_whole_non_negative_and_touch_zero(values, counts):
+    assert is_count_series(np.array(values, dtype=float)) is counts
+
+
+def test_regularise_fills_counts_with_zero_and_measurements_with_the_last_value():
+    stamps = pd.to_datetime(["2024-01-01 00:00", "2024-01-01 00:01", "2024-01-01 00:01",
+                             "2024-01-01 00:02", "2024-01-01 00:04"])
+    counts = regularise(pd.Series([1.0, 2.0, 1.0, 0.0, 3.0], index=stamps))
+    assert counts.tolist() == [1.0, 3.0, 0.0, 0.0, 3.0]  # duplicates summed, gaps are 0
+    levels = regularise(pd.Series([10.5, 12.5, 13.5, 11.0, 9.0], index=stamps))
+    assert levels.tolist() == [10.5, 13.0, 11.0, 11.0, 9.0]  # averaged, gaps keep the last
+
+
+def test_zscore_baseline_by_hand():
+    index = pd.date_range("2024-01-01", periods=12, freq="min")
+    series = pd.Series([1, 3] * 5 + [9, 2], index=index, dtype=float)
+    # Over the 10 points before the 11th: mean 2, sample std 1.054: z = 6.6; the 12th is 0.
+    spikes = zscore_spikes(series, window=10, threshold=4.0)
+    assert [(s.start, s.end) for s in spikes] == [(index[10], index[10])]
+    assert spikes[0].score == pytest.approx(7 / np.std([1, 3] * 5, ddof=1))
+
+
+def test_independent_complaints_count_reposts_repeats_and_copies_once():
+    con = duckdb.connect()
+    con.execute("CREATE TABLE posts (source VARCHAR, id VARCHAR, service VARCHAR, "
+                "complaint_type VARCHAR, created_at TIMESTAMPTZ, author VARCHAR, text VARCHAR, "
+                "is_repost BOOLEAN, is_complaint BOOLEAN)")
+    rows = [  # all notion outage complaints in one minute unless said otherwise
+        ("x", "1", "ann", "Notion is down", False),
+        ("x", "2", "bob", "RT @ann: Notion is down", True),       # a repost
+        ("x", "3", "ann", "still down, notion??", False),         # ann again, same minute
+        ("bluesky", "4", "cy", "notion is down ", False),         # a copy of ann's text
+        ("x", "5", "dee", "Notion AI errors everywhere", False),  # independent
+        ("x", "6", None, "cannot log in to notion", False),       # no author: its own
+    ]
+    frame = pd.DataFrame([{
+        "source": s, "id": i, "service": "notion", "complaint_type": "outage",
+        "created_at": pd.Timestamp("2024-06-01T10:00:05Z") + pd.Timedelta(seconds=int(i)),
+        "author": a, "text": t, "is_repost": r, "is_complaint": True} for s, i, a, t, r in rows])
+    con.register("frame", frame)
+    con.execute("INSERT INTO posts SELECT * FROM frame")
+    result = con.execute(COMPLAINT_SERIES_SQL).df()
+    assert result[["n", "independent"]].values.tolist() == [[6, 3]]
 
 
 def _spikes(start: str, end: str, service: str = "notion") -> pd.DataFrame:

@@ -283,6 +283,10 @@ def test_import_status_icpe_history_command(prefect_harness, db):
     assert f"({0} new), {stages} updates (0 new)" in again.output
     assert query(db, "SELECT count(*) n FROM incidents")["n"][0] == incidents
 
+
+def test_import_status_needs_a_file_or_the_icpe_history(db):
+    neither = CliRunner().invoke(main, ["import", "status", "--db", str(db)])
+    assert neither.exit_code == 2 and "either FILE_OR_URL or --icpe-history" in neither.output
     both = CliRunner().invoke(main, ["import", "status", str(ICPE_SAMPLE), "--icpe-history"])
     assert both.exit_code == 2 and "either FILE_OR_URL or --icpe-history" in both.output
     missing = CliRunner().invoke(main, ["import", "status", "--icpe-history",

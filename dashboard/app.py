@@ -6,9 +6,11 @@ them as text."""
 
 from __future__ import annotations
 
+import hmac
 from pathlib import Path
 
 import streamlit as st
+from pydantic import SecretStr
 
 from dashboard import context
 from dashboard import queries as q
@@ -38,6 +40,19 @@ NO_POSTS = (
 )
 
 
+def signed_in(password: SecretStr) -> bool:
+    """The password gate of an exposed dashboard (see `aftershock dashboard --host`)."""
+    if st.session_state.get("signed-in"):
+        return True
+    typed = st.text_input("Password", type="password", key="password")
+    if typed and hmac.compare_digest(typed.encode(), password.get_secret_value().encode()):
+        st.session_state["signed-in"] = True
+        st.rerun()
+    if typed:
+        st.error("Wrong password.")
+    return False
+
+
 def main() -> None:
     st.set_page_config(page_title="Aftershock", page_icon=":material/monitoring:",
                        layout="wide")
@@ -47,6 +62,8 @@ def main() -> None:
                "status-page incidents that explain them.")
     context.clear()
     settings = load_settings()
+    if settings.dashboard_password is not None and not signed_in(settings.dashboard_password):
+        return
     snap = q.snapshot(settings.db)
     if snap is None:
         st.info(NO_WAREHOUSE.format(db=settings.db))

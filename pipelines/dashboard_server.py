@@ -4,6 +4,7 @@ imported: nothing imports dashboard (it only reads the warehouse through its rea
 from __future__ import annotations
 
 import importlib.util
+import ipaddress
 import os
 import subprocess
 import sys
@@ -30,12 +31,27 @@ def dashboard_app_path() -> Path:
     raise DashboardError("the dashboard package (dashboard/app.py) is not installed")
 
 
-def start_dashboard(db: Path, port: int = 8501, host: str = "127.0.0.1") -> subprocess.Popen[bytes]:
+def is_loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return host == "localhost"
+
+
+def start_dashboard(db: Path, port: int = 8501, host: str = "127.0.0.1",
+                    password: str | None = None) -> subprocess.Popen[bytes]:
     """Starts `streamlit run dashboard/app.py` on host:port reading the warehouse at db.
-    The caller owns the process: terminate it when done."""
+    A host other than loopback exposes the dashboard and needs a password, which the page
+    then asks for. The caller owns the process: terminate it when done."""
+    if not is_loopback(host) and not password:
+        raise DashboardError(
+            f"refusing to expose the dashboard on {host} without a password: set "
+            "AFTERSHOCK_DASHBOARD_PASSWORD (or keep the default host 127.0.0.1)")
     app = dashboard_app_path()
     env = dict(os.environ)
     env["AFTERSHOCK_DB"] = str(Path(db).resolve())
+    if password:
+        env["AFTERSHOCK_DASHBOARD_PASSWORD"] = password
     # Streamlit puts only the script's folder on sys.path; the app imports `dashboard` and
     # `pipelines` from the folder that holds the package (a source checkout when not installed).
     root = str(app.parent.parent)

@@ -148,3 +148,24 @@ def test_every_page_has_an_empty_state(tmp_path: Path,
     for page in ("views/now.py", "views/incident.py", "views/posts.py", "views/sql.py"):
         at = _open(db, monkeypatch, page)
         assert any("has no posts yet" in i.value for i in at.info), page
+
+
+# -- exposure ----------------------------------------------------------------------------
+def test_a_password_gates_every_page(small: SmallWarehouse,
+                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AFTERSHOCK_DASHBOARD_PASSWORD", "correct horse")
+    at = _open(small.path, monkeypatch)
+    assert not at.metric and not at.dataframe  # nothing from the warehouse yet
+    at.text_input(key="password").input("wrong").run()
+    assert any("Wrong password" in e.value for e in at.error) and not at.metric
+    at.text_input(key="password").input("correct horse").run()
+    assert {m.label for m in at.metric} == {"Notion AI", "Slack"}
+
+
+def test_exposing_the_dashboard_needs_a_password(tmp_path: Path) -> None:
+    from pipelines.dashboard_server import DashboardError, is_loopback, start_dashboard
+
+    assert is_loopback("127.0.0.1") and is_loopback("::1") and is_loopback("localhost")
+    assert not is_loopback("0.0.0.0")
+    with pytest.raises(DashboardError, match="AFTERSHOCK_DASHBOARD_PASSWORD"):
+        start_dashboard(tmp_path / "db.duckdb", port=8599, host="0.0.0.0")

@@ -234,17 +234,22 @@ def detect(in_file: Path, out_file: Path) -> None:
 
 @main.command()
 @DB_OPTION
-@click.option("--port", type=int, default=None, help="Port on 127.0.0.1 (default 8501).")
-def dashboard(db: Path | None, port: int | None) -> None:
-    """Serve the dashboard on 127.0.0.1 (read-only view of the warehouse)."""
-    _serve_dashboard(load_settings(db=db, dashboard_port=port))
+@click.option("--port", type=int, default=None, help="Port (default 8501).")
+@click.option("--host", default=None,
+              help="Address to listen on (default 127.0.0.1, this machine only). Any other "
+                   "address exposes the dashboard and needs AFTERSHOCK_DASHBOARD_PASSWORD.")
+def dashboard(db: Path | None, port: int | None, host: str | None) -> None:
+    """Serve the dashboard (a read-only view of the warehouse) on 127.0.0.1."""
+    _serve_dashboard(load_settings(db=db, dashboard_port=port, dashboard_host=host))
 
 
 def _serve_dashboard(s: Settings) -> None:
     from pipelines.dashboard_server import start_dashboard, wait_until_ready
 
-    url = f"http://127.0.0.1:{s.dashboard_port}"
-    process = start_dashboard(s.db, s.dashboard_port)
+    local = "127.0.0.1" if s.dashboard_host in ("0.0.0.0", "::") else s.dashboard_host
+    url = f"http://{local}:{s.dashboard_port}"
+    password = s.dashboard_password.get_secret_value() if s.dashboard_password else None
+    process = start_dashboard(s.db, s.dashboard_port, s.dashboard_host, password)
     try:
         wait_until_ready(url)
         click.echo(f"Dashboard: {url}  (Ctrl+C to stop)")

@@ -26,6 +26,10 @@ class Settings(BaseSettings):
     model: Path | None = None
     demo_dir: Path = REPO_DIR / "data" / "demo"
     dashboard_port: int = 8501
+    # The dashboard listens on loopback only. Any other address (e.g. 0.0.0.0) exposes it to
+    # the network and is refused unless dashboard_password is set; the page then asks for it.
+    dashboard_host: str = "127.0.0.1"
+    dashboard_password: SecretStr | None = None
     classify_batch_size: int = 64
     # Seconds a writer waits for another writer to release the warehouse before giving up.
     writer_lock_timeout_s: float = 600.0

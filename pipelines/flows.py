@@ -20,11 +20,11 @@ from pipelines.analyze import analyze
 from pipelines.collect import collect_source
 from pipelines.config import load_config
 from pipelines.importers import import_posts
-from pipelines.status_import import parse_status, read_source, store_batch
-from pipelines.status_poll import poll_all
 from pipelines.settings import load_settings
 from pipelines.sources import build_source
 from pipelines.sources.base import MissingCredentials, SourceAuthError, parse_since
+from pipelines.status_import import parse_status, read_source, store_batch
+from pipelines.status_poll import poll_all
 from pipelines.warehouse.writer import Warehouse, writing
 
 
@@ -54,7 +54,7 @@ def _retryable(task: Task[Any, Any], task_run: TaskRun, state: State[Any]) -> bo
         state.result()
     except (SourceAuthError, ConfigError):
         return False
-    except Exception:
+    except Exception:  # noqa: BLE001 - anything else (5xx, timeout, busy warehouse) may pass
         return True
     return True
 
@@ -166,7 +166,7 @@ def collect_flow(db: str, config: str, sources: list[str] | None = None,
         try:
             state.result()
             message = state.message or "failed"
-        except Exception as e:
+        except Exception as e:  # noqa: BLE001 - the failed task's own error, reported as is
             message = str(e)
         logger.error(f"{name}: failed, {message}")
         results[name] = {"status": "failed", "message": message}

@@ -73,7 +73,7 @@ def main() -> None:
 
     def run_analyze():  # type: ignore[no-untyped-def]
         with writing(db) as wh:
-            return analyze(wh, config.dependencies())
+            return analyze(wh, config.dependencies(), config.services)
 
     for label, fn in [("import", run_import), ("status", run_status),
                       ("classify", run_classify), ("analyze", run_analyze)]:

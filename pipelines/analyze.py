@@ -4,12 +4,18 @@ recomputed as a whole each run, so re-running never duplicates them."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import pandas as pd
 
+from analysis.attribution import INCIDENT_METRIC_COLUMNS, explained, incident_metrics
 from analysis.linking import LINK_COLUMNS, Dependency, link_spikes
+from analysis.response import EFFECT_COLUMNS, official_posts, response_effects
 from analysis.spikes import SpikeParams, detect_spikes
+from analysis.switching import MENTION_COLUMNS, competitor_mentions
+from analysis.virality import REACTION_COLUMNS, spike_reaction
+from pipelines.config import Service
 from pipelines.warehouse.writer import Warehouse
 
 SPIKE_COLUMNS = ["spike_id", "service", "complaint_type", "start", "peak", "end", "peak_rate",
@@ -58,9 +64,17 @@ class AnalyzeSummary:
     buckets: int
     spikes: int
     links: int
+    incident_rows: int = 0
+    silent_incidents: int = 0
+    unexplained_spikes: int = 0
+    competitor_mentions: int = 0
+    response_effects: int = 0
 
     def line(self) -> str:
-        return f"{self.buckets} buckets, {self.spikes} spikes, {self.links} incident links"
+        return (f"{self.buckets} buckets, {self.spikes} spikes, {self.links} incident links, "
+                f"{self.unexplained_spikes} unexplained spikes, {self.incident_rows} incident "
+                f"metrics ({self.silent_incidents} silent), {self.competitor_mentions} "
+                f"competitor mentions, {self.response_effects} response effects")
 
 
 def find_spikes(series_rows: pd.DataFrame, start: pd.Timestamp, end: pd.Timestamp,
@@ -96,17 +110,107 @@ def find_spikes(series_rows: pd.DataFrame, start: pd.Timestamp, end: pd.Timestam
     return pd.DataFrame(rows, columns=SPIKE_COLUMNS)
 
 
-def analyze(wh: Warehouse, dependencies: dict[str, list[Dependency]]) -> AnalyzeSummary:
+def analyze(wh: Warehouse, dependencies: dict[str, list[Dependency]],
+            services: Mapping[str, Service] | None = None) -> AnalyzeSummary:
+    """Buckets, spikes and incident links, then the attribution and reaction tables.
+    `services` (the config's services) supplies competitors and official handles."""
     buckets = wh.con.execute(BUCKETS_SQL).df()
     series = wh.con.execute(COMPLAINT_SERIES_SQL).df()
     span = wh.con.execute(SPAN_SQL).fetchall()[0]
     spikes = find_spikes(series, pd.Timestamp(span[0]), pd.Timestamp(span[1]))
     incidents = wh.con.execute(
-        "SELECT provider, incident_id, started_at, resolved_at, components FROM incidents"
-    ).df()
+        "SELECT provider, incident_id, created_at, started_at, resolved_at, components "
+        "FROM incidents").df()
     links = link_spikes(spikes, incidents, dependencies) if not spikes.empty else pd.DataFrame(
         columns=LINK_COLUMNS)
     wh.replace_table("post_buckets", buckets, BUCKET_COLUMNS)
     wh.replace_table("spikes", spikes, SPIKE_COLUMNS)
     wh.replace_table("incident_links", links, LINK_COLUMNS)
-    return AnalyzeSummary(len(buckets), len(spikes), len(links))
+    reaction = analyze_reaction(wh, spikes, links, incidents, dependencies, services or {})
+    return AnalyzeSummary(len(buckets), len(spikes), len(links), **reaction)
+
+
+# -- attribution and reaction (read back the spikes and links written above) ----------------
+
+# Complaints, posts and negative posts per service and minute, from post_buckets.
+MINUTE_SERIES_SQL = """
+SELECT service, minute, sum(posts) AS posts,
+       coalesce(sum(posts) FILTER (WHERE is_complaint), 0) AS complaints,
+       coalesce(sum(posts) FILTER (WHERE sentiment = 'negative'), 0) AS negative
+FROM post_buckets GROUP BY ALL ORDER BY service, minute
+"""
+
+UPDATES_SQL = "SELECT provider, incident_id, update_id, status, created_at FROM incident_updates"
+
+# A spike's posts: its service's posts from start to the end of its last minute; a spike of
+# one complaint type keeps only posts of that type.
+SPIKE_POSTS_SQL = """
+SELECT s.spike_id, p.id AS post_id, p.created_at, p.author, p.author_followers, p.likes,
+       p.reposts, p.quotes, p.is_repost, p.is_complaint
+FROM spikes s JOIN posts p ON p.service = s.service
+ AND p.created_at >= s.start AND p.created_at < s."end" + INTERVAL 1 MINUTE
+ AND (s.complaint_type IS NULL OR p.complaint_type = s.complaint_type)
+"""
+
+# Posts of each all-complaints spike and of the same-length window before it.
+WINDOW_POSTS_SQL = """
+SELECT DISTINCT p.service, p.source, p.id, p.created_at, p.text
+FROM spikes s JOIN posts p ON p.service = s.service
+ AND p.created_at >= s.start - (s."end" + INTERVAL 1 MINUTE - s.start)
+ AND p.created_at < s."end" + INTERVAL 1 MINUTE
+WHERE s.complaint_type IS NULL
+"""
+
+AUTHORED_SQL = """
+SELECT service, id, created_at, author FROM posts
+WHERE service IS NOT NULL AND list_contains(?, lower(ltrim(author, '@')))
+"""
+
+
+def analyze_reaction(wh: Warehouse, spikes: pd.DataFrame, links: pd.DataFrame,
+                     incidents: pd.DataFrame, dependencies: dict[str, list[Dependency]],
+                     services: Mapping[str, Service]) -> dict[str, int]:
+    """Writes incident_metrics, spike_reaction, competitor_mentions and response_effects;
+    returns the counts for the summary."""
+    minutes = wh.con.execute(MINUTE_SERIES_SQL).df()
+    updates = wh.con.execute(UPDATES_SQL).df()
+    metrics = incident_metrics(incidents, updates, affected_services(incidents, dependencies),
+                               links, spikes, minutes)
+    spike_posts = wh.con.execute(SPIKE_POSTS_SQL).df()
+    reactions = spike_reaction(spikes, spike_posts, set(links["spike_id"]))
+    whole = spikes[spikes["complaint_type"].isna()]
+    competitors = {key: s.competitors for key, s in services.items()}
+    mentions = competitor_mentions(whole, wh.con.execute(WINDOW_POSTS_SQL).df(), competitors)
+    handles = {key: s.handles for key, s in services.items()}
+    effects = response_effects(whole, links, updates, _official_posts(wh, handles), minutes)
+    wh.replace_table("incident_metrics", metrics, INCIDENT_METRIC_COLUMNS)
+    wh.replace_table("spike_reaction", reactions, REACTION_COLUMNS)
+    wh.replace_table("competitor_mentions", mentions, MENTION_COLUMNS)
+    wh.replace_table("response_effects", effects, EFFECT_COLUMNS)
+    silent = metrics.groupby(["provider", "incident_id"])["silent"].all()
+    return {"incident_rows": len(metrics), "silent_incidents": int(silent.sum()),
+            "unexplained_spikes": int((~explained(whole, links)).sum()),
+            "competitor_mentions": int(mentions["mentions"].sum()) if len(mentions) else 0,
+            "response_effects": len(effects)}
+
+
+def affected_services(incidents: pd.DataFrame, dependencies: dict[str, list[Dependency]]
+                      ) -> pd.DataFrame:
+    """(provider, incident_id, service, relation) for every service whose dependency map lets
+    the incident explain its spikes (components included)."""
+    rows = []
+    for service, deps in dependencies.items():
+        for dep in deps:
+            mine = incidents[incidents["provider"] == dep.provider]
+            for inc in mine.itertuples(index=False):
+                if dep.explains(getattr(inc, "components", None)):
+                    rows.append({"provider": inc.provider, "incident_id": inc.incident_id,
+                                 "service": service, "relation": dep.relation})
+    return pd.DataFrame(rows, columns=["provider", "incident_id", "service", "relation"])
+
+
+def _official_posts(wh: Warehouse, handles: Mapping[str, list[str]]) -> pd.DataFrame:
+    names = sorted({h.lstrip("@").lower() for hs in handles.values() for h in hs})
+    if not names:
+        return pd.DataFrame(columns=["service", "id", "created_at", "author"])
+    return official_posts(wh.con.execute(AUTHORED_SQL, [names]).df(), handles)

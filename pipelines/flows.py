@@ -125,9 +125,9 @@ def classify_task(db: str, everything: bool, model: str | None, batch_size: int)
 @task(name="analyze")
 def analyze_task(db: str, config: str) -> dict[str, Any]:
     started = pd.Timestamp.now(tz="UTC")
-    dependencies = load_config(Path(config)).dependencies()
+    cfg = load_config(Path(config))
     with writing(Path(db)) as wh:
-        summary = analyze(wh, dependencies)
+        summary = analyze(wh, cfg.dependencies(), cfg.services)
         _record(wh, "analyze", started, vars(summary))
     get_run_logger().info(summary.line())
     return vars(summary)

@@ -162,6 +162,99 @@ CREATE TABLE source_checkpoints (
 );
 """
 
+# Attribution and reaction (analysis/attribution, virality, switching, response): recomputed
+# as a whole by `aftershock analyze`, like spikes and incident_links.
+_V4 = """
+CREATE TABLE incident_metrics (
+    provider                VARCHAR NOT NULL,
+    incident_id             VARCHAR NOT NULL,
+    service                 VARCHAR,          -- null: no watched service depends on it
+    relation                VARCHAR,          -- own | upstream
+    started_at              TIMESTAMPTZ,
+    first_complaint_at      TIMESTAMPTZ,      -- onset of the earliest linked spike
+    first_update_at         TIMESTAMPTZ,      -- first status update
+    resolved_at             TIMESTAMPTZ,
+    recovered_at            TIMESTAMPTZ,      -- complaints back to expected
+    minutes_to_first_update DOUBLE,           -- from the first complaint; > 0: social first
+    minutes_to_resolution   DOUBLE,
+    minutes_to_recovery     DOUBLE,
+    linked_spikes           INTEGER NOT NULL,
+    max_confidence          DOUBLE,
+    complaints              BIGINT,
+    silent                  BOOLEAN NOT NULL  -- no linked spike: no social reaction
+);
+
+CREATE TABLE spike_reaction (
+    spike_id         VARCHAR PRIMARY KEY,
+    service          VARCHAR NOT NULL,
+    complaint_type   VARCHAR,
+    posts            BIGINT NOT NULL,
+    complaints       BIGINT NOT NULL,
+    distinct_authors BIGINT NOT NULL,
+    reposts          BIGINT NOT NULL,
+    repost_records   BIGINT NOT NULL,
+    quotes           BIGINT NOT NULL,
+    likes            BIGINT NOT NULL,
+    reach            BIGINT NOT NULL,         -- followers of the distinct posting authors
+    velocity_per_min BIGINT NOT NULL,         -- most posts in one minute
+    size_vs_median   DOUBLE,                  -- complaints / median of earlier spikes
+    top_amplifiers   JSON NOT NULL,           -- [{author, followers, reposts, quotes, post_id}]
+    explained        BOOLEAN NOT NULL         -- has an incident link
+);
+
+CREATE TABLE competitor_mentions (
+    spike_id          VARCHAR NOT NULL,
+    service           VARCHAR NOT NULL,
+    competitor        VARCHAR NOT NULL,
+    mentions          BIGINT NOT NULL,
+    switching_intent  BIGINT NOT NULL,
+    baseline_mentions BIGINT NOT NULL,        -- the same-length window before the spike
+    baseline_switching_intent BIGINT NOT NULL,
+    baseline_start    TIMESTAMPTZ NOT NULL,
+    window_start      TIMESTAMPTZ NOT NULL,
+    window_end        TIMESTAMPTZ NOT NULL,
+    PRIMARY KEY (spike_id, competitor)
+);
+
+CREATE TABLE response_effects (
+    spike_id             VARCHAR NOT NULL,
+    service              VARCHAR NOT NULL,
+    kind                 VARCHAR NOT NULL,    -- status_update | official_post
+    provider             VARCHAR,             -- null for official posts
+    incident_id          VARCHAR,
+    update_id            VARCHAR NOT NULL,    -- the update's id, or the official post's id
+    update_at            TIMESTAMPTZ NOT NULL,
+    status               VARCHAR,
+    window_minutes       INTEGER NOT NULL,
+    complaints_before    BIGINT NOT NULL,
+    complaints_after     BIGINT NOT NULL,
+    rate_before          DOUBLE NOT NULL,     -- complaints per minute
+    rate_after           DOUBLE NOT NULL,
+    negative_share_before DOUBLE,
+    negative_share_after DOUBLE,
+    rate_change_pct      DOUBLE
+);
+
+-- Spikes that no incident on any status page the service depends on explains.
+CREATE VIEW unexplained_spikes AS
+SELECT s.spike_id, s.service, s.complaint_type, s.start, s.peak, s."end", s.peak_rate,
+       s.expected_rate, s.score, s.posts, r.complaints, r.distinct_authors, r.reach,
+       r.velocity_per_min, r.size_vs_median, r.top_amplifiers
+FROM spikes s
+LEFT JOIN spike_reaction r ON r.spike_id = s.spike_id
+WHERE NOT EXISTS (SELECT 1 FROM incident_links l WHERE l.spike_id = s.spike_id);
+
+-- Incidents with no social reaction on any watched service that depends on them.
+CREATE VIEW silent_incidents AS
+SELECT i.provider, i.incident_id, i.title, i.impact, i.started_at, i.resolved_at,
+       list(m.service ORDER BY m.service) FILTER (WHERE m.service IS NOT NULL) AS services,
+       sum(m.complaints) AS complaints
+FROM incidents i
+JOIN incident_metrics m ON m.provider = i.provider AND m.incident_id = i.incident_id
+GROUP BY ALL
+HAVING bool_and(m.silent);
+"""
+
 # Post volume per time bucket from sources that count without fetching (X's recent tweet
 # counts, landed as raw pages of format x_counts with origin "x counts SERVICE: QUERY"). A view,
 # so it is re-derived from the landed pages and never needs a writer; a bucket counted again
@@ -220,6 +313,7 @@ CREATE TABLE provider_status (
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "initial schema", _V1),
     Migration(2, "source checkpoints", _V2),
+    Migration(4, "incident metrics, spike reaction, competitor mentions, response effects", _V4),
     Migration(3, "source volume view (X tweet counts)", _V3),
     Migration(6, "provider components and page status", _V6),
 )

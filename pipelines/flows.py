@@ -109,14 +109,17 @@ def poll_status_task(db: str, config: str) -> list[dict[str, Any]]:
 @task(name="classify")
 def classify_task(db: str, everything: bool, model: str | None, batch_size: int) -> dict[str, Any]:
     # Imported here: loading the encoder's libraries takes seconds that imports need not pay.
-    from pipelines.classify import classify_warehouse, count_to_classify, load_classifier
+    from pipelines.classify import load_classifier
+    from pipelines.classify_run import classify_planned, local_labeller, plan_classification
 
     started = pd.Timestamp.now(tz="UTC")
     classifier = load_classifier(Path(model) if model else None)
     with writing(Path(db)) as wh:
-        total = count_to_classify(wh, everything)
-        with tqdm(total=total, desc="classify", unit=" posts") as bar:
-            summary = classify_warehouse(wh, classifier, everything, batch_size, bar.update)
+        plan = plan_classification(wh, classifier.model_version, everything)
+        get_run_logger().info(plan.line())
+        with tqdm(total=plan.total, desc="classify", unit=" posts") as bar:
+            summary = classify_planned(wh, local_labeller(classifier, batch_size), plan,
+                                       progress=bar.update)
         _record(wh, "classify", started, vars(summary))
     get_run_logger().info(summary.line())
     return vars(summary)

@@ -1,0 +1,123 @@
+"""One classify run over the warehouse, whoever does the labelling (the classifier in this
+process, or batches on a Dask cluster): posts go in (source, id) order, chunk by chunk, each
+chunk's labels committed with it, so an interrupted run loses at most one chunk.
+
+Re-classifying the whole warehouse (`classify --all`, after a model change) is a backfill with a
+marker in pipeline_runs: it re-labels every post classified before the backfill started. If it
+is interrupted, the next `--all` with the same model continues that backfill (the posts labelled
+since its start are done) instead of starting over; a different model starts a new one."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import pandas as pd
+
+from analysis.classifier import Classification, Classifier
+from pipelines.classify import ClassifySummary, classification_rows
+from pipelines.warehouse.writer import Warehouse
+
+BACKFILL_FLOW = "classify-all"
+CHUNK = 2048
+
+Progress = Callable[[int], None]
+# Labels texts in input order; calls progress with the number of texts done, as it goes.
+Labeller = Callable[[list[str], Progress | None], list[Classification]]
+
+
+@dataclass(frozen=True)
+class ClassifyPlan:
+    """Which posts this run labels: those without a classification, and with a backfill those
+    classified before `cutoff` too."""
+
+    model_version: str
+    total: int
+    cutoff: pd.Timestamp | None = None
+    backfill_run: str | None = None
+    resumed: bool = False
+
+    def where(self) -> tuple[str, list[Any]]:
+        if self.cutoff is None:
+            return "c.id IS NULL", []
+        return "(c.id IS NULL OR c.classified_at < ?)", [self.cutoff]
+
+    def line(self) -> str:
+        if self.backfill_run is None:
+            return f"{self.total} unclassified posts"
+        how = "resuming the" if self.resumed else "starting a"
+        return (f"{how} re-classification with {self.model_version}: {self.total} posts "
+                f"to label (classified before {self.cutoff:%Y-%m-%d %H:%M:%S} UTC)")
+
+
+def plan_classification(wh: Warehouse, model_version: str, everything: bool) -> ClassifyPlan:
+    """The posts to label. With `everything`, continues the unfinished backfill of this model
+    or starts one now (a backfill of another model is marked superseded)."""
+    if not everything:
+        return _counted(wh, ClassifyPlan(model_version, 0))
+    open_runs = wh.con.execute(
+        "SELECT run_id, started_at, summary FROM pipeline_runs WHERE flow = ? "
+        "AND status = 'running' ORDER BY started_at DESC", [BACKFILL_FLOW]).fetchall()
+    for run_id, started_at, summary in open_runs:
+        if json.loads(summary or "{}").get("model_version") == model_version:
+            return _counted(wh, ClassifyPlan(model_version, 0, pd.Timestamp(started_at),
+                                             run_id, resumed=True))
+        wh.record_run(run_id, BACKFILL_FLOW, pd.Timestamp(started_at), "superseded",
+                      summary or "{}")
+    started = pd.Timestamp.now(tz="UTC")
+    run_id = uuid.uuid4().hex
+    wh.record_run(run_id, BACKFILL_FLOW, started, "running",
+                  json.dumps({"model_version": model_version}))
+    return _counted(wh, ClassifyPlan(model_version, 0, started, run_id))
+
+
+def _counted(wh: Warehouse, plan: ClassifyPlan) -> ClassifyPlan:
+    where, params = plan.where()
+    total = wh.con.execute(
+        "SELECT count(*) FROM post_records p LEFT JOIN classifications c USING (source, id) "
+        f"WHERE {where}", params).fetchall()[0][0]
+    return ClassifyPlan(plan.model_version, int(total), plan.cutoff, plan.backfill_run,
+                        plan.resumed)
+
+
+def next_chunk(wh: Warehouse, plan: ClassifyPlan, limit: int,
+               after: tuple[str, str] | None) -> pd.DataFrame:
+    """The next `limit` posts of the plan after the key `after`: source, id, text."""
+    where, params = plan.where()
+    if after is not None:
+        where += " AND (p.source, p.id) > (?, ?)"
+        params = [*params, *after]
+    return wh.con.execute(
+        "SELECT p.source, p.id, p.text FROM post_records p "
+        f"LEFT JOIN classifications c USING (source, id) WHERE {where} "
+        "ORDER BY p.source, p.id LIMIT ?", [*params, limit]).df()
+
+
+def local_labeller(classifier: Classifier, batch_size: int) -> Labeller:
+    """Labels in this process with an already loaded classifier."""
+    def label(texts: list[str], progress: Progress | None) -> list[Classification]:
+        return classifier.classify(texts, batch_size=batch_size, progress=progress)
+    return label
+
+
+def classify_planned(wh: Warehouse, label: Labeller, plan: ClassifyPlan, chunk: int = CHUNK,
+                     progress: Progress | None = None) -> ClassifySummary:
+    """Labels the plan's posts chunk by chunk, committing each chunk's labels; closes the
+    backfill marker when every post is done."""
+    done = 0
+    after: tuple[str, str] | None = None
+    while not (posts := next_chunk(wh, plan, chunk, after)).empty:
+        results = label(posts["text"].fillna("").tolist(), progress)
+        with wh.transaction():
+            wh.write_classifications(classification_rows(posts, results, plan.model_version))
+        done += len(posts)
+        last = posts.iloc[-1]
+        after = (str(last["source"]), str(last["id"]))
+    if plan.backfill_run is not None and plan.cutoff is not None:
+        wh.record_run(plan.backfill_run, BACKFILL_FLOW, plan.cutoff, "completed",
+                      json.dumps({"model_version": plan.model_version, "classified": done,
+                                  "resumed": plan.resumed}))
+    return ClassifySummary(done, plan.model_version)

@@ -1,0 +1,110 @@
+"""Classify runs over the warehouse with the real classifier: an interrupted re-classification
+of the whole warehouse (`classify --all`) continues where it stopped, a new model starts over."""
+
+from __future__ import annotations
+
+import gzip
+import itertools
+from pathlib import Path
+
+import pytest
+
+from analysis.classifier import Classification, Classifier
+from pipelines.classify import load_classifier
+from pipelines.classify_run import (
+    BACKFILL_FLOW,
+    Labeller,
+    Progress,
+    classify_planned,
+    local_labeller,
+    plan_classification,
+)
+from pipelines.importers import import_posts
+from pipelines.settings import REPO_DIR
+from pipelines.warehouse.writer import Warehouse, writing
+
+POSTS = 120
+CHUNK = 32
+
+
+class Interrupted(Exception):
+    """Stands for Ctrl+C or a killed worker in the middle of a run."""
+
+
+@pytest.fixture(scope="module")
+def classifier() -> Classifier:
+    return load_classifier(None)
+
+
+def demo_posts(path: Path, n: int) -> Path:
+    """The first `n` records of the bundled demo stream."""
+    with gzip.open(REPO_DIR / "data" / "demo" / "posts.jsonl.gz", "rt", encoding="utf-8") as f:
+        path.write_text("".join(itertools.islice(f, n)), encoding="utf-8")
+    return path
+
+
+def stopping_after(label: Labeller, chunks: int) -> Labeller:
+    calls = itertools.count(1)
+
+    def run(texts: list[str], progress: Progress | None) -> list[Classification]:
+        if next(calls) > chunks:
+            raise Interrupted
+        return label(texts, progress)
+    return run
+
+
+def labels(wh: Warehouse) -> list[tuple[str, str, str, str, bool]]:
+    return wh.con.execute("SELECT source, id, model_version, sentiment, is_complaint "
+                          "FROM classifications ORDER BY ALL").fetchall()
+
+
+def backfills(wh: Warehouse) -> list[tuple[str, str]]:
+    return wh.con.execute("SELECT run_id, status FROM pipeline_runs WHERE flow = ? "
+                          "ORDER BY started_at", [BACKFILL_FLOW]).fetchall()
+
+
+@pytest.mark.slow
+def test_interrupted_reclassification_resumes(tmp_path, db, matcher, classifier):
+    label = local_labeller(classifier, 64)
+    version = classifier.model_version
+    with writing(db) as wh:
+        assert import_posts(wh, demo_posts(tmp_path / "p.jsonl", POSTS), matcher).imported == POSTS
+        plan = plan_classification(wh, version, everything=False)
+        assert (plan.total, plan.backfill_run) == (POSTS, None)
+        assert classify_planned(wh, label, plan, chunk=CHUNK).classified == POSTS
+        first = labels(wh)
+
+        started = plan_classification(wh, version, everything=True)
+        assert started.total == POSTS and not started.resumed
+        with pytest.raises(Interrupted):
+            classify_planned(wh, stopping_after(label, 2), started, chunk=CHUNK)
+        assert backfills(wh) == [(started.backfill_run, "running")]
+
+        resumed = plan_classification(wh, version, everything=True)
+        assert resumed.resumed and resumed.backfill_run == started.backfill_run
+        assert resumed.total == POSTS - 2 * CHUNK  # the two committed chunks are done
+        assert classify_planned(wh, label, resumed, chunk=CHUNK).classified == POSTS - 2 * CHUNK
+        assert backfills(wh) == [(started.backfill_run, "completed")]
+        assert wh.con.execute("SELECT count(*) FROM classifications WHERE classified_at < ?",
+                              [started.cutoff]).fetchall()[0][0] == 0
+        assert labels(wh) == first  # same model, same labels
+
+        # Done: the next --all is a new backfill over every post.
+        again = plan_classification(wh, version, everything=True)
+        assert again.total == POSTS and not again.resumed
+        assert again.backfill_run != started.backfill_run
+
+
+def test_a_new_model_supersedes_an_unfinished_backfill(tmp_path, db, matcher, classifier):
+    label = local_labeller(classifier, 64)
+    with writing(db) as wh:
+        import_posts(wh, demo_posts(tmp_path / "p.jsonl", 60), matcher)
+        old = plan_classification(wh, "old-model", everything=True)
+        with pytest.raises(Interrupted):
+            classify_planned(wh, stopping_after(label, 1), old, chunk=25)
+        new = plan_classification(wh, classifier.model_version, everything=True)
+        assert not new.resumed and new.total == 60
+        assert dict(backfills(wh)) == {old.backfill_run: "superseded",
+                                       new.backfill_run: "running"}
+        # Only unclassified posts without --all: the 25 of the interrupted chunk are labelled.
+        assert plan_classification(wh, "any", everything=False).total == 35

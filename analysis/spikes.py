@@ -34,10 +34,11 @@ HOUR = pd.Timedelta(hours=1)
 @dataclass(frozen=True)
 class SpikeParams:
     windows: tuple[int, ...] = (1, 3, 10)  # points per burst score; the last also ends spikes
-    threshold: float = 5.0      # burst score (noise units) that flags a spike
+    threshold: float = 4.0      # burst score (noise units) that flags a spike
+    cold_threshold: float = 5.0  # the same before any past day gives a seasonal profile
     release: float = 2.0        # longest-window score under which a spike winds down
     cooldown: int = 15          # points under `release` that close a spike
-    min_excess: float = 4.0     # counts only: a flag needs this many above expected
+    min_excess: float = 2.0     # counts only: a flag needs this many above expected
     cusum_ratio: float = 2.0    # the rate multiple the slow-climb CUSUM looks for
     cusum_limit: float = 12.0   # CUSUM value (log-likelihood ratio) that flags a climb
     climb_window: int = 60      # points whose score keeps a climb open (under `release`: over)
@@ -232,9 +233,11 @@ def _runs(frame: pd.DataFrame, counts: bool, params: SpikeParams) -> list[_Run]:
     """One pass over the points, as they arrive: flag, find the run-up, follow until quiet."""
     min_excess = params.min_excess if counts else -np.inf
     burst = np.zeros(len(frame), dtype=bool)
+    # Without a past day the expected level lags the daily ramp: more evidence is needed.
+    threshold = np.where(frame["seasonal"].to_numpy(), params.threshold, params.cold_threshold)
     for w in params.windows:  # each point's burst test uses its own trailing windows only
         score = np.nan_to_num(frame[f"score_{w}"].to_numpy(), nan=-np.inf)
-        burst |= (score >= params.threshold) & (frame[f"excess_{w}"].to_numpy() >= min_excess)
+        burst |= (score >= threshold) & (frame[f"excess_{w}"].to_numpy() >= min_excess)
     def closing(window: int) -> np.ndarray:
         return np.nan_to_num(frame[f"score_{window}"].to_numpy(), nan=-np.inf)
 
@@ -257,7 +260,8 @@ def _runs(frame: pd.DataFrame, counts: bool, params: SpikeParams) -> list[_Run]:
         if not (burst[i] or climb):
             i += 1
             continue
-        start = _run_up(values, expected, last_zero, i)
+        start = (_run_up(values, expected, last_zero, i) if counts
+                 else _walk_back(values, expected, i))
         still = burst_open if burst[i] else climb_open
         end, j, quiet = i, i + 1, 0
         while j < n and quiet < params.cooldown:
@@ -271,12 +275,38 @@ def _runs(frame: pd.DataFrame, counts: bool, params: SpikeParams) -> list[_Run]:
     return runs
 
 
+RUN_UP_LOOKBACK = 240  # points before a flag searched for where its run-up began
+
+
 def _run_up(values: np.ndarray, expected: np.ndarray, last_zero: int, flagged: int) -> int:
-    """The first point above expected since the CUSUM last stood at zero: the change point
-    estimate of the CUSUM, found from the points up to the flag only."""
-    first = last_zero + 1
-    above = np.flatnonzero(values[first:flagged + 1] > expected[first:flagged + 1])
-    return first + int(above[0]) if len(above) else flagged
+    """Where the run-up began, from the points up to the flag only: the maximum-likelihood
+    change point since the CUSUM last stood at zero, under the likelier of two Poisson
+    models: a step (the rate jumps to expected x a ratio at k) or a ramp (the excess grows
+    linearly from k). A sudden burst is a step, a building outage a ramp."""
+    first = max(min(last_zero + 1, flagged), flagged - RUN_UP_LOOKBACK)
+    seen, mean = values[first:flagged + 1], expected[first:flagged + 1]
+    best, best_k = -np.inf, len(seen) - 1
+    for k in range(len(seen)):
+        after, base = seen[k:], mean[k:]
+        ratio = max(float(after.sum()) / float(base.sum()), 1.0)
+        ramp = np.arange(1, len(after) + 1, dtype=float)
+        slope = max(float(((after - base) * ramp).sum() / (ramp * ramp).sum()), 0.0)
+        for rate in (base * ratio, base + slope * ramp):
+            fit = float((after * np.log(rate) - rate).sum()) - float(
+                (after * np.log(base) - base).sum())
+            if fit > best:
+                best, best_k = fit, k
+    k = first + best_k
+    above = np.flatnonzero(values[k:flagged + 1] > expected[k:flagged + 1])
+    return k + int(above[0]) if len(above) else flagged
+
+
+def _walk_back(values: np.ndarray, expected: np.ndarray, flagged: int) -> int:
+    """A measurement's run-up: back from the flag while the points stay above expected."""
+    k = flagged
+    while k > max(flagged - RUN_UP_LOOKBACK, 0) and values[k - 1] > expected[k - 1]:
+        k -= 1
+    return k
 
 
 def _spike(frame: pd.DataFrame, run: _Run, params: SpikeParams) -> Spike:

@@ -19,7 +19,8 @@ from pipelines.config import Service
 from pipelines.warehouse.writer import Warehouse
 
 SPIKE_COLUMNS = ["spike_id", "service", "complaint_type", "start", "peak", "end", "peak_rate",
-                 "expected_rate", "score", "posts"]
+                 "expected_rate", "score", "posts", "flagged", "kind", "independent_posts",
+                 "viral"]
 BUCKET_COLUMNS = ["service", "minute", "complaint_type", "sentiment", "is_complaint", "posts",
                   "reach"]
 # A complaint type needs this many complaints in the data before it gets its own detector.

@@ -310,12 +310,22 @@ CREATE TABLE provider_status (
 );
 """
 
+# Spike detection as it streams: when the detector fired, which test fired (a sudden burst or
+# a slow climb), and whether the spike is many people or one post's reposts and copies.
+_V7 = """
+ALTER TABLE spikes ADD COLUMN flagged TIMESTAMPTZ;        -- when the streaming detector fired
+ALTER TABLE spikes ADD COLUMN kind VARCHAR;               -- burst | climb
+ALTER TABLE spikes ADD COLUMN independent_posts BIGINT;   -- not reposts, copies or repeats
+ALTER TABLE spikes ADD COLUMN viral BOOLEAN;              -- excess mostly reposts / copies
+"""
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "initial schema", _V1),
     Migration(2, "source checkpoints", _V2),
     Migration(4, "incident metrics, spike reaction, competitor mentions, response effects", _V4),
     Migration(3, "source volume view (X tweet counts)", _V3),
     Migration(6, "provider components and page status", _V6),
+    Migration(7, "spike flag time, kind and virality", _V7),
 )
 
 LATEST_VERSION = MIGRATIONS[-1].version

@@ -219,6 +219,31 @@ def analyze_cmd(db: Path | None, config: Path | None) -> None:
 
 
 @main.command()
+@DB_OPTION
+@CONFIG_OPTION
+@click.option("--dry-run", is_flag=True,
+              help="Print the alerts that are due and what they would say; send and record "
+                   "nothing (reads the published warehouse only).")
+def alerts(db: Path | None, config: Path | None, dry_run: bool) -> None:
+    """Send the alerts due for the spikes `aftershock analyze` found: a new spike, one that
+    escalated, got explained by an incident or is over. Slack, a JSON webhook and/or email,
+    configured by AFTERSHOCK_ALERT_* settings (docs/alerts.md). Each alert is sent once per
+    channel; a channel that failed is retried on the next run."""
+    from datetime import UTC, datetime
+
+    from pipelines.alerts.cli_output import print_dry_run, print_summary
+
+    s = load_settings(db=db, config=config)
+    if dry_run:
+        print_dry_run(s, datetime.now(UTC))
+        return
+    from pipelines.flows import alerts_flow
+
+    if not print_summary(alerts_flow(str(s.db), str(s.config_path()))):
+        sys.exit(1)  # some channel failed; it is retried on the next run
+
+
+@main.command()
 @click.option("--in", "in_file", required=True,
               type=click.Path(path_type=Path, exists=True, dir_okay=False),
               help="CSV with columns timestamp,value (any regular interval).")

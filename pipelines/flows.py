@@ -136,6 +136,21 @@ def analyze_task(db: str, config: str) -> dict[str, Any]:
     return vars(summary)
 
 
+@task(name="alerts", cache_policy=NO_CACHE)
+def alerts_task(db: str, config: str) -> dict[str, Any]:
+    """Sends the alerts due after analyze. Secrets come from the settings inside the task,
+    never as parameters (Prefect records parameters)."""
+    from pipelines.alerts import send_alerts
+
+    started = pd.Timestamp.now(tz="UTC")
+    settings = load_settings(db=db, config=config)
+    with writing(Path(db)) as wh:
+        summary = send_alerts(wh, settings, started.to_pydatetime(), load_config(Path(config)))
+        _record(wh, "alerts", started, vars(summary))
+    get_run_logger().info(summary.line())
+    return vars(summary)
+
+
 @flow(name="collect")
 def collect_flow(db: str, config: str, sources: list[str] | None = None,
                  since: str | None = None, retry_delays_s: list[float] | None = None
@@ -205,6 +220,12 @@ def classify_flow(db: str, everything: bool = False, model: str | None = None,
 @flow(name="analyze")
 def analyze_flow(db: str, config: str) -> dict[str, Any]:
     return analyze_task(db, config)
+
+
+@flow(name="alerts")
+def alerts_flow(db: str, config: str) -> dict[str, Any]:
+    """Alerts for the spikes analyze found; `aftershock serve` runs it after analyze."""
+    return alerts_task(db, config)
 
 
 @flow(name="demo")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -43,6 +43,27 @@ class Settings(BaseSettings):
     bluesky_handle: str | None = None
     bluesky_app_password: SecretStr | None = None
     mastodon_access_token: SecretStr | None = None
+
+    # Alerts (docs/alerts.md). Webhook URLs embed their own credentials, so they are secrets
+    # like the SMTP password: never logged, stored or shown in an error.
+    alert_slack_webhook_url: SecretStr | None = None
+    alert_webhook_url: SecretStr | None = None
+    alert_smtp_host: str | None = None
+    alert_smtp_port: int | None = None  # default: 587 starttls, 465 ssl, 25 plain
+    alert_smtp_security: Literal["starttls", "ssl", "plain"] = "starttls"
+    alert_smtp_user: str | None = None
+    alert_smtp_password: SecretStr | None = None
+    alert_smtp_from: str | None = None
+    alert_smtp_to: str | None = None  # comma-separated addresses
+    alert_smtp_ca_file: Path | None = None  # extra CA certificates (a private mail relay)
+    alert_dashboard_url: str | None = None  # default: http://127.0.0.1:<dashboard_port>
+    alert_thresholds: str = "3,10,30"  # peak / expected ratios that escalate, comma-separated
+    alert_max_per_run: int = 10
+    alert_max_age_minutes: float = 120.0
+    alert_min_interval_minutes: float = 15.0
+    alert_per_type: bool = False  # also alert spikes of single complaint types
+    alert_timeout_s: float = 10.0
+    alert_max_attempts: int = 5  # deliveries of one alert to one channel before giving up
 
     def config_path(self) -> Path:
         if self.config is not None:

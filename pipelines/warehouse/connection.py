@@ -63,15 +63,17 @@ def current_version(con: duckdb.DuckDBPyConnection) -> int:
 
 
 def migrate(con: duckdb.DuckDBPyConnection, upto: int | None = None) -> list[Migration]:
-    """Applies the migrations newer than the file's version, each in its own transaction."""
+    """Applies, in version order, each migration the file has not had, each in its own
+    transaction. By set, not by the highest version: a file made while a lower-numbered
+    migration was still unmerged gets it too."""
     con.execute(
         "CREATE TABLE IF NOT EXISTS schema_migrations ("
         " version INTEGER PRIMARY KEY, name VARCHAR NOT NULL, applied_at TIMESTAMPTZ NOT NULL)"
     )
-    have = current_version(con)
+    have = {v for (v,) in con.execute("SELECT version FROM schema_migrations").fetchall()}
     applied = []
-    for m in MIGRATIONS:
-        if m.version <= have or (upto is not None and m.version > upto):
+    for m in sorted(MIGRATIONS, key=lambda m: m.version):
+        if m.version in have or (upto is not None and m.version > upto):
             continue
         con.execute("BEGIN")
         try:

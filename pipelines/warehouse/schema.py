@@ -319,6 +319,27 @@ ALTER TABLE spikes ADD COLUMN independent_posts BIGINT;   -- not reposts, copies
 ALTER TABLE spikes ADD COLUMN viral BOOLEAN;              -- excess mostly reposts / copies
 """
 
+# Alerts (analysis/alerting, pipelines/alerts): one row per alert and channel, so a re-run
+# never re-sends and a failed channel is retried alone. Never holds a webhook URL or password.
+_V8 = """
+CREATE TABLE alerts_sent (
+    spike_id        VARCHAR NOT NULL,  -- or digest:<time> for a digest of alerts over the cap
+    kind            VARCHAR NOT NULL,  -- new | escalated | explained | recovered | digest
+    level           INTEGER NOT NULL,  -- 0, or the escalation's sequence number (1, 2, ...)
+    channel         VARCHAR NOT NULL,  -- slack | webhook | email | digest (summarised)
+    sent_at         TIMESTAMPTZ NOT NULL,  -- when the alert was decided and first sent
+    ok              BOOLEAN NOT NULL,
+    error           VARCHAR,           -- the last attempt's failure, secrets redacted
+    attempts        INTEGER NOT NULL,
+    last_attempt_at TIMESTAMPTZ NOT NULL,
+    rung            INTEGER NOT NULL,  -- thresholds of the ladder the peak had reached
+    complaints      BIGINT NOT NULL,   -- the spike's complaints when decided
+    incident        VARCHAR,           -- provider:incident_id the alert named
+    payload         JSON NOT NULL,     -- what this channel was sent
+    PRIMARY KEY (spike_id, kind, level, channel)
+);
+"""
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "initial schema", _V1),
     Migration(2, "source checkpoints", _V2),
@@ -326,6 +347,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(3, "source volume view (X tweet counts)", _V3),
     Migration(6, "provider components and page status", _V6),
     Migration(7, "spike flag time, kind and virality", _V7),
+    Migration(8, "alerts sent", _V8),
 )
 
 LATEST_VERSION = MIGRATIONS[-1].version

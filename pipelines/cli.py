@@ -211,11 +211,12 @@ def classify(db: Path | None, everything: bool, in_file: Path | None, out_file: 
 def analyze_cmd(db: Path | None, config: Path | None) -> None:
     """Aggregate posts per minute, detect complaint spikes and link them to incidents of each
     service's own and upstream providers."""
+    from pipelines.analyze import AnalyzeSummary
     from pipelines.flows import analyze_flow
 
     s = load_settings(db=db, config=config)
     r = analyze_flow(str(s.db), str(s.config_path()))
-    click.echo(f"{r['buckets']} buckets, {r['spikes']} spikes, {r['links']} incident links")
+    click.echo(AnalyzeSummary(**r).line())
 
 
 @main.command()

@@ -184,6 +184,7 @@ def _classifications(posts: pd.DataFrame) -> pd.DataFrame:
         "complaint_probability": [0.9 if c else 0.1 for c in posts["complaint"]],
         "complaint_type": ["outage" if c else "none" for c in posts["complaint"]],
         "complaint_scores": json.dumps({"outage": 0.5}),
+        "uncertain": False, "language": "en", "unsupported_language": False,
     })
 
 

@@ -1,6 +1,11 @@
 """One classify run over the warehouse, whoever does the labelling (the classifier in this
-process, or batches on a Dask cluster): posts go in (source, id) order, chunk by chunk, each
+process, or tasks on a Dask cluster): posts go in (source, id) order, chunk by chunk, each
 chunk's labels committed with it, so an interrupted run loses at most one chunk.
+
+Within a chunk the distinct texts, shortest first, are cut into groups, and each group is one
+call of the classifier (one Dask task). Both ways cut the same groups, and they must: the int8
+encoder's output for a text shifts with the other texts of its batch, so the same groups are
+what makes a Dask run give exactly the local run's labels.
 
 Re-classifying the whole warehouse (`classify --all`, after a model change) is a backfill with a
 marker in pipeline_runs: it re-labels every post classified before the backfill started. If it
@@ -11,7 +16,8 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Callable
+from collections import Counter
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,11 +28,12 @@ from pipelines.classify import ClassifySummary, classification_rows
 from pipelines.warehouse.writer import Warehouse
 
 BACKFILL_FLOW = "classify-all"
-CHUNK = 2048
+GROUP = 512           # distinct texts per classifier call (per Dask task)
+GROUPS_PER_CHUNK = 8  # posts per commit: GROUP * GROUPS_PER_CHUNK
 
 Progress = Callable[[int], None]
-# Labels texts in input order; calls progress with the number of texts done, as it goes.
-Labeller = Callable[[list[str], Progress | None], list[Classification]]
+# Labels groups of texts: yields each group's labels, in the group's order, group by group.
+Labeller = Callable[[list[list[str]]], Iterator[list[Classification]]]
 
 
 @dataclass(frozen=True)
@@ -98,19 +105,47 @@ def next_chunk(wh: Warehouse, plan: ClassifyPlan, limit: int,
 
 def local_labeller(classifier: Classifier, batch_size: int) -> Labeller:
     """Labels in this process with an already loaded classifier."""
-    def label(texts: list[str], progress: Progress | None) -> list[Classification]:
-        return classifier.classify(texts, batch_size=batch_size, progress=progress)
+    def label(groups: list[list[str]]) -> Iterator[list[Classification]]:
+        for group in groups:
+            yield classifier.classify(group, batch_size=batch_size)
     return label
 
 
-def classify_planned(wh: Warehouse, label: Labeller, plan: ClassifyPlan, chunk: int = CHUNK,
+def text_groups(texts: list[str], size: int) -> tuple[list[list[str]], list[int]]:
+    """The distinct texts, shortest first (less padding), in groups of `size`; and for each
+    input text the position of its distinct text."""
+    distinct = sorted(dict.fromkeys(texts), key=len)
+    position = {text: i for i, text in enumerate(distinct)}
+    return ([distinct[i:i + size] for i in range(0, len(distinct), size)],
+            [position[text] for text in texts])
+
+
+def label_chunk(texts: list[str], label: Labeller, group_size: int,
+                progress: Progress | None = None) -> list[Classification]:
+    """The texts' labels in input order; progress counts the texts each group completes."""
+    groups, positions = text_groups(texts, group_size)
+    uses = Counter(p // group_size for p in positions)
+    labels: list[Classification] = []
+    for g, group_labels in enumerate(label(groups)):
+        if len(group_labels) != len(groups[g]):
+            raise ValueError(f"{len(group_labels)} labels for {len(groups[g])} texts")
+        labels.extend(group_labels)
+        if progress is not None:
+            progress(uses[g])
+    return [labels[p] for p in positions]
+
+
+def classify_planned(wh: Warehouse, label: Labeller, plan: ClassifyPlan, group_size: int = GROUP,
                      progress: Progress | None = None) -> ClassifySummary:
     """Labels the plan's posts chunk by chunk, committing each chunk's labels; closes the
     backfill marker when every post is done."""
+    if group_size < 1:
+        raise ValueError("group_size must be at least 1")
     done = 0
     after: tuple[str, str] | None = None
+    chunk = group_size * GROUPS_PER_CHUNK
     while not (posts := next_chunk(wh, plan, chunk, after)).empty:
-        results = label(posts["text"].fillna("").tolist(), progress)
+        results = label_chunk(posts["text"].fillna("").tolist(), label, group_size, progress)
         with wh.transaction():
             wh.write_classifications(classification_rows(posts, results, plan.model_version))
         done += len(posts)

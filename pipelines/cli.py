@@ -178,15 +178,22 @@ def collect(db: Path | None, config: Path | None, sources: tuple[str, ...],
 @click.option("--model", type=click.Path(path_type=Path, exists=True, file_okay=False),
               default=None, help="Model directory (default: the bundled heads).")
 @click.option("--batch-size", type=int, default=64, show_default=True)
+@click.option("--dask-address", default=None, metavar="tcp://HOST:8786",
+              help="Label the posts in batches on this Dask scheduler (pip install "
+                   "'aftershock[dask]'; docs/scaling.md). Default: $AFTERSHOCK_DASK_ADDRESS, "
+                   "else in this process.")
 def classify(db: Path | None, everything: bool, in_file: Path | None, out_file: Path | None,
-             model: Path | None, batch_size: int) -> None:
+             model: Path | None, batch_size: int, dask_address: str | None) -> None:
     """Classify sentiment and complaint type.
 
     Without --in: the warehouse's unclassified posts (--all: every post). With --in FILE --out
     FILE: each output line is the input record plus sentiment, sentiment_scores, is_complaint,
     complaint_probability, complaint_type and complaint_scores.
+
+    --all after a model change re-labels the whole warehouse in key order, committing as it
+    goes; interrupted, the next --all with the same model continues where it stopped.
     """
-    s = load_settings(db=db, model=model)
+    s = load_settings(db=db, model=model, dask_address=dask_address)
     if in_file is not None or out_file is not None:
         if in_file is None or out_file is None:
             raise click.UsageError("--in and --out go together")
@@ -201,7 +208,8 @@ def classify(db: Path | None, everything: bool, in_file: Path | None, out_file: 
         return
     from pipelines.flows import classify_flow
 
-    r = classify_flow(str(s.db), everything, str(s.model) if s.model else None, batch_size)
+    r = classify_flow(str(s.db), everything, str(s.model) if s.model else None, batch_size,
+                      s.dask_address, s.classify_group_size)
     click.echo(f"{r['classified']} posts classified with {r['model_version']}")
 
 

@@ -17,6 +17,7 @@ from prefect.states import State
 from tqdm import tqdm
 
 from pipelines.analyze import analyze
+from pipelines.classify_run import GROUP
 from pipelines.collect import collect_source
 from pipelines.config import load_config
 from pipelines.importers import import_posts
@@ -107,7 +108,8 @@ def poll_status_task(db: str, config: str) -> list[dict[str, Any]]:
 
 
 @task(name="classify")
-def classify_task(db: str, everything: bool, model: str | None, batch_size: int) -> dict[str, Any]:
+def classify_task(db: str, everything: bool, model: str | None, batch_size: int,
+                  group_size: int = GROUP) -> dict[str, Any]:
     # Imported here: loading the encoder's libraries takes seconds that imports need not pay.
     from pipelines.classify import load_classifier
     from pipelines.classify_run import classify_planned, local_labeller, plan_classification
@@ -119,7 +121,7 @@ def classify_task(db: str, everything: bool, model: str | None, batch_size: int)
         get_run_logger().info(plan.line())
         with tqdm(total=plan.total, desc="classify", unit=" posts") as bar:
             summary = classify_planned(wh, local_labeller(classifier, batch_size), plan,
-                                       progress=bar.update)
+                                       group_size, bar.update)
         _record(wh, "classify", started, vars(summary))
     get_run_logger().info(summary.line())
     return vars(summary)
@@ -213,8 +215,15 @@ def poll_status_flow(db: str, config: str) -> list[dict[str, Any]]:
 
 @flow(name="classify")
 def classify_flow(db: str, everything: bool = False, model: str | None = None,
-                  batch_size: int = 64) -> dict[str, Any]:
-    return classify_task(db, everything, model, batch_size)
+                  batch_size: int = 64, dask_address: str | None = None,
+                  group_size: int = GROUP) -> dict[str, Any]:
+    """Labels the unclassified posts (`everything`: re-labels all, resuming an interrupted
+    re-classification), here or as tasks on the Dask cluster at `dask_address`."""
+    if dask_address:
+        from pipelines.dask_runner import classify_on_dask
+
+        return classify_on_dask(dask_address, db, everything, model, batch_size, group_size)
+    return classify_task(db, everything, model, batch_size, group_size)
 
 
 @flow(name="analyze")

@@ -33,6 +33,18 @@ class Settings(BaseSettings):
     classify_batch_size: int = 64
     # Seconds a writer waits for another writer to release the warehouse before giving up.
     writer_lock_timeout_s: float = 600.0
+    # `aftershock serve`: seconds between scheduled runs, and the most one run may take before
+    # Prefect fails it (a hung source must not hold the warehouse forever).
+    collect_interval_s: float = 300.0
+    poll_status_interval_s: float = 60.0
+    process_interval_s: float = 60.0
+    collect_timeout_s: float = 1800.0
+    poll_status_timeout_s: float = 300.0
+    process_timeout_s: float = 3600.0
+    # A Dask scheduler (tcp://host:8786) to classify on; unset: in this process. Either way the
+    # classifier labels groups of this many distinct texts (one Dask task each).
+    dask_address: str | None = None
+    classify_group_size: int = 512
 
     # Source credentials (docs/sources.md). Only ever read from the environment or .env; a
     # source whose credentials are unset is skipped with one line when collect runs.

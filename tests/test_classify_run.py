@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import gzip
 import itertools
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -13,8 +14,8 @@ from analysis.classifier import Classification, Classifier
 from pipelines.classify import load_classifier
 from pipelines.classify_run import (
     BACKFILL_FLOW,
+    GROUPS_PER_CHUNK,
     Labeller,
-    Progress,
     classify_planned,
     local_labeller,
     plan_classification,
@@ -24,7 +25,8 @@ from pipelines.settings import REPO_DIR
 from pipelines.warehouse.writer import Warehouse, writing
 
 POSTS = 120
-CHUNK = 32
+GROUP = 4
+CHUNK = GROUP * GROUPS_PER_CHUNK  # posts per commit: 32
 
 
 class Interrupted(Exception):
@@ -46,10 +48,10 @@ def demo_posts(path: Path, n: int) -> Path:
 def stopping_after(label: Labeller, chunks: int) -> Labeller:
     calls = itertools.count(1)
 
-    def run(texts: list[str], progress: Progress | None) -> list[Classification]:
+    def run(groups: list[list[str]]) -> Iterator[list[Classification]]:
         if next(calls) > chunks:
             raise Interrupted
-        return label(texts, progress)
+        return label(groups)
     return run
 
 
@@ -71,19 +73,20 @@ def test_interrupted_reclassification_resumes(tmp_path, db, matcher, classifier)
         assert import_posts(wh, demo_posts(tmp_path / "p.jsonl", POSTS), matcher).imported == POSTS
         plan = plan_classification(wh, version, everything=False)
         assert (plan.total, plan.backfill_run) == (POSTS, None)
-        assert classify_planned(wh, label, plan, chunk=CHUNK).classified == POSTS
+        assert classify_planned(wh, label, plan, group_size=GROUP).classified == POSTS
         first = labels(wh)
 
         started = plan_classification(wh, version, everything=True)
         assert started.total == POSTS and not started.resumed
         with pytest.raises(Interrupted):
-            classify_planned(wh, stopping_after(label, 2), started, chunk=CHUNK)
+            classify_planned(wh, stopping_after(label, 2), started, group_size=GROUP)
         assert backfills(wh) == [(started.backfill_run, "running")]
 
         resumed = plan_classification(wh, version, everything=True)
         assert resumed.resumed and resumed.backfill_run == started.backfill_run
         assert resumed.total == POSTS - 2 * CHUNK  # the two committed chunks are done
-        assert classify_planned(wh, label, resumed, chunk=CHUNK).classified == POSTS - 2 * CHUNK
+        summary = classify_planned(wh, label, resumed, group_size=GROUP)
+        assert summary.classified == POSTS - 2 * CHUNK
         assert backfills(wh) == [(started.backfill_run, "completed")]
         assert wh.con.execute("SELECT count(*) FROM classifications WHERE classified_at < ?",
                               [started.cutoff]).fetchall()[0][0] == 0
@@ -101,10 +104,10 @@ def test_a_new_model_supersedes_an_unfinished_backfill(tmp_path, db, matcher, cl
         import_posts(wh, demo_posts(tmp_path / "p.jsonl", 60), matcher)
         old = plan_classification(wh, "old-model", everything=True)
         with pytest.raises(Interrupted):
-            classify_planned(wh, stopping_after(label, 1), old, chunk=25)
+            classify_planned(wh, stopping_after(label, 1), old, group_size=GROUP)
         new = plan_classification(wh, classifier.model_version, everything=True)
         assert not new.resumed and new.total == 60
         assert dict(backfills(wh)) == {old.backfill_run: "superseded",
                                        new.backfill_run: "running"}
-        # Only unclassified posts without --all: the 25 of the interrupted chunk are labelled.
-        assert plan_classification(wh, "any", everything=False).total == 35
+        # Only unclassified posts without --all: the first chunk is labelled.
+        assert plan_classification(wh, "any", everything=False).total == 60 - CHUNK

@@ -16,6 +16,7 @@ from analysis.spikes import SpikeParams, detect_spikes
 from analysis.switching import MENTION_COLUMNS, competitor_mentions
 from analysis.virality import REACTION_COLUMNS, spike_reaction
 from pipelines.config import Service
+from pipelines.themes_step import compute_spike_themes
 from pipelines.warehouse.writer import Warehouse
 
 SPIKE_COLUMNS = ["spike_id", "service", "complaint_type", "start", "peak", "end", "peak_rate",
@@ -70,12 +71,14 @@ class AnalyzeSummary:
     unexplained_spikes: int = 0
     competitor_mentions: int = 0
     response_effects: int = 0
+    themes: int = 0
 
     def line(self) -> str:
         return (f"{self.buckets} buckets, {self.spikes} spikes, {self.links} incident links, "
                 f"{self.unexplained_spikes} unexplained spikes, {self.incident_rows} incident "
                 f"metrics ({self.silent_incidents} silent), {self.competitor_mentions} "
-                f"competitor mentions, {self.response_effects} response effects")
+                f"competitor mentions, {self.response_effects} response effects, "
+                f"{self.themes} spike themes")
 
 
 def find_spikes(series_rows: pd.DataFrame, start: pd.Timestamp, end: pd.Timestamp,
@@ -128,7 +131,10 @@ def analyze(wh: Warehouse, dependencies: dict[str, list[Dependency]],
     wh.replace_table("spikes", spikes, SPIKE_COLUMNS)
     wh.replace_table("incident_links", links, LINK_COLUMNS)
     reaction = analyze_reaction(wh, spikes, links, incidents, dependencies, services or {})
-    return AnalyzeSummary(len(buckets), len(spikes), len(links), **reaction)
+    # Themes last: the sentence encoder is loaded only when some spike has complaints.
+    themes = compute_spike_themes(wh, ignore_terms={
+        key: [s.name, *s.keywords, *s.handles] for key, s in (services or {}).items()})
+    return AnalyzeSummary(len(buckets), len(spikes), len(links), **reaction, themes=themes)
 
 
 # -- attribution and reaction (read back the spikes and links written above) ----------------

@@ -267,6 +267,42 @@ def detect(in_file: Path, out_file: Path) -> None:
 
 
 @main.command()
+@click.argument("target", metavar="INCIDENT_OR_SPIKE")
+@click.option("--format", "fmt", type=click.Choice(["md", "html"]), default="md",
+              show_default=True, help="Markdown, or a standalone HTML page.")
+@click.option("--out", "out_file", type=click.Path(path_type=Path, dir_okay=False),
+              default=None, help="Write the brief here instead of printing it.")
+@DB_OPTION
+@CONFIG_OPTION
+def brief(target: str, fmt: str, out_file: Path | None, db: Path | None,
+          config: Path | None) -> None:
+    """Write a comms brief for a complaint spike and the incident behind it.
+
+    INCIDENT_OR_SPIKE is a spike_id (e.g. notion:all:20240813T1540), an incident_id
+    (provider:incident_id when ids clash), `latest` (the most recent complaint spike) or
+    `largest` (the incident with the most complaints in the spikes it explains).
+
+    The brief has a headline with the numbers, a timeline merging the spike and the status
+    updates, size versus the service's history, complaint mix, themes with a representative
+    post each, competitor mentions, sentiment before/during/after, which updates were followed
+    by falling complaints, and talking points grounded in those numbers. Post text is shown as
+    text, never rendered. Reads the warehouse only; run `aftershock analyze` first.
+    """
+    from analysis.brief import render_html, render_markdown
+    from pipelines.brief import gather
+    from pipelines.config import load_config
+
+    s = load_settings(db=db, config=config)
+    data = gather(s.db, target, load_config(s.config_path()))
+    text = render_html(data) if fmt == "html" else render_markdown(data)
+    if out_file is None:
+        click.echo(text, nl=False)
+    else:
+        out_file.write_text(text, encoding="utf-8")
+        click.echo(f"brief for {data.spike.spike_id} -> {out_file}")
+
+
+@main.command()
 @DB_OPTION
 @click.option("--port", type=int, default=None, help="Port (default 8501).")
 @click.option("--host", default=None,

@@ -133,3 +133,103 @@ def test_max_themes_caps_the_clusters() -> None:
     texts, vectors = split(LOGIN + BILLING + SWITCHING + STATUS)
     themes = find_themes(texts, vectors, ThemeParams(max_themes=2))
     assert len(themes) == 2 and sum(t.posts for t in themes) == 12
+
+
+# -- the analyze step with the real encoder -------------------------------------------------
+TOPICS = {
+    "login": ["can't log in to notion, the login page keeps spinning",
+              "notion login is broken, stuck on sign in",
+              "locked out of my notion account, login fails every time",
+              "login loop on notion, it keeps asking me to sign in again",
+              "anyone else unable to sign in to notion? login just errors"],
+    "billing": ["notion charged my card twice this month",
+                "double charged for notion plus, where is my refund",
+                "notion billing took money twice, support won't answer",
+                "why is my notion invoice twice the price this month",
+                "refund please notion, you billed me two times"],
+    "coda": ["that's it, moving our whole team wiki from notion to coda",
+             "switching to coda today, notion is unusable",
+             "we migrated our docs to coda this afternoon",
+             "coda import from notion worked great, bye",
+             "trying coda since notion keeps failing us"],
+}
+
+
+@pytest.fixture()
+def spike_db(db):  # type: ignore[no-untyped-def]
+    import pandas as pd
+
+    from pipelines.warehouse.writer import POST_COLUMNS, writing
+
+    start = pd.Timestamp("2024-08-13T15:40Z")
+    rows = []
+    for topic, texts in TOPICS.items():
+        for i, text in enumerate(texts):
+            rows.append((f"{topic}{i}", text, 100 + i))
+    # A viral post reposted 30 times: one more login complaint, not a theme of its own.
+    rows += [(f"rt{i}", "RT @big: notion login is broken, stuck on sign in", 5) for i in range(30)]
+    posts = pd.DataFrame([{
+        "source": "x", "id": pid, "service": "notion", "text": text, "author": pid,
+        "created_at": start + pd.Timedelta(seconds=10 * n), "author_followers": followers,
+        "likes": 0, "reposts": 0, "replies": 0, "quotes": 0, "lang": "en", "url": None,
+        "is_repost": pid.startswith("rt"), "parent_id": None, "raw_page_id": None,
+    } for n, (pid, text, followers) in enumerate(rows)])
+    classes = posts[["source", "id"]].assign(
+        model_version="test", sentiment="negative", sentiment_scores="{}", is_complaint=True,
+        complaint_probability=0.9, complaint_type="outage", complaint_scores="{}",
+        uncertain=False, language="en", unsupported_language=False)
+    spikes = pd.DataFrame([{
+        "spike_id": "notion:all:20240813T1540", "service": "notion", "complaint_type": None,
+        "start": start, "peak": start, "end": start + pd.Timedelta(minutes=9), "peak_rate": 5.0,
+        "expected_rate": 0.5, "score": 8.0, "posts": len(posts)}])
+    with writing(db) as wh:
+        wh.upsert_posts(posts[POST_COLUMNS])
+        wh.write_classifications(classes)
+        wh.replace_table("spikes", spikes, list(spikes.columns))
+    return db
+
+
+@pytest.mark.slow
+def test_themes_step_finds_the_topics_with_the_real_encoder(spike_db) -> None:  # type: ignore[no-untyped-def]
+    import json
+
+    from pipelines.themes_step import compute_spike_themes
+    from pipelines.warehouse.writer import writing
+
+    with writing(spike_db) as wh:
+        n = compute_spike_themes(wh, ignore_terms={"notion": ["Notion AI", "notion"]})
+        assert compute_spike_themes(wh, ignore_terms={"notion": ["notion"]}) == n  # no duplicates
+        themes = wh.con.execute("SELECT * FROM spike_themes ORDER BY theme_id").df()
+    assert n == len(themes) == 3
+    topic_of = {f"{t}{i}": t for t, texts in TOPICS.items() for i in range(len(texts))}
+    for row in themes.itertuples():
+        ids = [row.representative_id] + [s["id"] for s in json.loads(row.sample_ids)]
+        assert len({topic_of.get(i, "login") for i in ids}) == 1, row
+        assert "notion" not in row.label
+    login = themes.iloc[0]
+    assert login.posts == 35 and login.distinct_texts <= 5  # the 30 reposts count once
+    assert topic_of[login.representative_id] == "login"
+    assert themes["share"].sum() == pytest.approx(1.0)
+
+
+def test_themes_step_loads_no_encoder_without_spikes(db) -> None:  # type: ignore[no-untyped-def]
+    from pipelines.themes_step import compute_spike_themes
+    from pipelines.warehouse.writer import writing
+
+    def refuse() -> None:
+        raise AssertionError("the encoder must not load when there is nothing to cluster")
+
+    with writing(db) as wh:
+        assert compute_spike_themes(wh, encoder=refuse) == 0  # type: ignore[arg-type]
+
+
+def test_labels_skip_the_service_name_even_misspelt() -> None:
+    texts = ["cluade login broken again", "claud login fails for me", "claude login page dead",
+             "claude charged twice, billing mess", "cluade billing double charge",
+             "billing charged my card twice claud"]
+    vectors = np.array([around(0), around(0, 0.6), around(0, -0.6),
+                        around(1), around(1, 0.6), around(1, -0.6)])
+    themes = find_themes(texts, vectors, ignore_terms=["Claude"])
+    assert len(themes) == 2
+    assert {t.terms[0] for t in themes} == {"login", "billing"}
+    assert not any(w.startswith(("cla", "clu")) for t in themes for w in t.label.split())

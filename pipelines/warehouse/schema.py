@@ -283,6 +283,24 @@ QUALIFY row_number() OVER (PARTITION BY source, service, query, start, "end"
                            ORDER BY received_at DESC, page_id DESC) = 1;
 """
 
+# Complaint themes per spike (analysis/themes, pipelines/themes_step): recomputed as a whole by
+# `aftershock analyze`.
+_V5 = """
+CREATE TABLE spike_themes (
+    spike_id              VARCHAR NOT NULL,
+    theme_id              INTEGER NOT NULL,  -- 1: the largest theme of the spike
+    label                 VARCHAR NOT NULL,  -- its most distinctive terms
+    posts                 BIGINT NOT NULL,   -- complaints in the theme, reposts included
+    distinct_texts        BIGINT NOT NULL,   -- after collapsing (near-)identical texts
+    share                 DOUBLE NOT NULL,   -- posts / the spike's complaints considered
+    representative_id     VARCHAR NOT NULL,
+    representative_source VARCHAR NOT NULL,
+    representative_text   VARCHAR NOT NULL,
+    sample_ids            JSON NOT NULL,     -- [{source, id}] of further posts, nearest first
+    PRIMARY KEY (spike_id, theme_id)
+);
+"""
+
 # The current state of each Statuspage provider's page (summary.json / components.json), for
 # the dashboard's "Now" view; replaced on every poll, unlike the incident history.
 _V6 = """
@@ -345,6 +363,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(2, "source checkpoints", _V2),
     Migration(4, "incident metrics, spike reaction, competitor mentions, response effects", _V4),
     Migration(3, "source volume view (X tweet counts)", _V3),
+    Migration(5, "spike themes", _V5),
     Migration(6, "provider components and page status", _V6),
     Migration(7, "spike flag time, kind and virality", _V7),
     Migration(8, "alerts sent", _V8),

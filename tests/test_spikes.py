@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import duckdb
 import numpy as np
 import pandas as pd
@@ -9,6 +12,7 @@ import pytest
 
 from analysis.linking import Dependency, link_spikes
 from analysis.spikes import (
+    Spike,
     _deviance_z,
     detect_spikes,
     expected_level,
@@ -182,6 +186,40 @@ def test_independent_complaints_count_reposts_repeats_and_copies_once():
     con.execute("INSERT INTO posts SELECT * FROM frame")
     result = con.execute(COMPLAINT_SERIES_SQL).df()
     assert result[["n", "independent"]].values.tolist() == [[6, 3]]
+
+
+FROZEN = Path(__file__).parent / "fixtures" / "spikes_frozen.json"
+
+
+def _frozen_series(part: dict, key: str) -> pd.Series:
+    index = pd.date_range(part["start"], periods=len(part[key]), freq=part["freq"])
+    return pd.Series(part[key], index=index, dtype=float)
+
+
+def _assert_same_spikes(found: list[Spike], frozen: list[dict]) -> None:
+    assert len(found) == len(frozen)
+    for spike, want in zip(found, frozen, strict=True):
+        for name in ("start", "peak", "end", "flagged"):
+            assert getattr(spike, name) == pd.Timestamp(want[name]), name
+        assert (spike.kind, spike.viral) == (want["kind"], want["viral"])
+        for name in ("peak_rate", "expected_rate", "score", "total", "independent"):
+            if want[name] is None:
+                assert getattr(spike, name) is None, name
+            else:
+                assert getattr(spike, name) == pytest.approx(want[name], rel=1e-9, abs=1e-9), name
+
+
+def test_results_match_the_frozen_output():
+    """Bursts (cold and seasonal, sudden and ramped), slow climbs, a viral cascade and a
+    measurement: the spikes the detector found before it was vectorised, field for field."""
+    frozen = json.loads(FROZEN.read_text())
+    counts = frozen["counts"]
+    found = detect_spikes(_frozen_series(counts, "values"),
+                          independent=_frozen_series(counts, "independent"))
+    assert {s.kind for s in found} == {"burst", "climb"} and any(s.viral for s in found)
+    _assert_same_spikes(found, counts["spikes"])
+    levels = frozen["levels"]
+    _assert_same_spikes(detect_spikes(_frozen_series(levels, "values")), levels["spikes"])
 
 
 def _spikes(start: str, end: str, service: str = "notion") -> pd.DataFrame:

@@ -21,6 +21,7 @@ VIEWS = Path(__file__).parent / "views"
 PAGES = [
     st.Page(VIEWS / "now.py", title="Now", icon=":material/radar:", default=True),
     st.Page(VIEWS / "incident.py", title="Incident", icon=":material/monitoring:"),
+    st.Page(VIEWS / "history.py", title="History", icon=":material/history:"),
     st.Page(VIEWS / "posts.py", title="Posts", icon=":material/forum:"),
     st.Page(VIEWS / "sql.py", title="SQL", icon=":material/terminal:"),
 ]

@@ -55,8 +55,11 @@ def complaints_chart(
     spikes: pd.DataFrame,
     domain: tuple[datetime, datetime],
     bucket_minutes: int,
+    updates: pd.DataFrame | None = None,
 ) -> alt.LayerChart:
-    """Stacked complaints per minute by type, incident bands behind, spike markers on top."""
+    """Stacked complaints per minute by type, incident bands behind, spike markers on top;
+    with `updates`, each status update as a marker and each spike's expected rate as a
+    dashed line over its duration (the expected band)."""
     scale = colour_scale(list(series["complaint_type"].unique()), COMPLAINT_COLOURS)
     area = (
         alt.Chart(series)
@@ -75,7 +78,57 @@ def complaints_chart(
         )
     )
     layers = [*_band_layers(bands), area, *_spike_layers(spikes, bucket_minutes)]
+    if updates is not None:
+        layers += [*_expected_layers(spikes, bucket_minutes), *_update_layers(updates)]
     return alt.LayerChart(layer=layers, height=HEIGHT)
+
+
+def _expected_layers(spikes: pd.DataFrame, bucket_minutes: int) -> list[alt.Chart]:
+    """Each spike's expected complaints per minute, drawn across the spike."""
+    if spikes.empty:
+        return []
+    line = alt.Chart(spikes).mark_rule(color="#000000", strokeDash=[2, 2], strokeWidth=2)
+    return [line.encode(
+        x=_time_x("start"), x2="end:T", y=_rate_y("expected_rate", bucket_minutes),
+        tooltip=[alt.Tooltip("expected_rate:Q", title="expected / min", format=".2f")],
+    )]
+
+
+def _update_layers(updates: pd.DataFrame) -> list[alt.Chart]:
+    """A diamond at the bottom of the chart for each status update, with its text."""
+    if updates.empty:
+        return []
+    marker = alt.Chart(updates).mark_point(shape="diamond", filled=True, size=90,
+                                           color=BAND_COLOUR)
+    return [marker.encode(
+        x=_time_x("time"), y=alt.value(HEIGHT - 6),
+        tooltip=[alt.Tooltip("time:T", format="%Y-%m-%d %H:%M"),
+                 alt.Tooltip("label:N", title="update"),
+                 alt.Tooltip("body:N", title="text")],
+    )]
+
+
+def competitors_chart(mentions: pd.DataFrame) -> alt.Chart:
+    """Mentions of each competitor during the spike against the same-length window before."""
+    data = mentions.melt(id_vars="competitor",
+                         value_vars=["baseline_mentions", "mentions", "switching_intent"],
+                         var_name="window", value_name="posts")
+    names = {"baseline_mentions": "before the spike", "mentions": "during the spike",
+             "switching_intent": "with switching intent"}
+    data["window"] = data["window"].map(names)
+    return (
+        alt.Chart(data)
+        .mark_bar()
+        .encode(
+            y=alt.Y("competitor:N", title=None),
+            yOffset=alt.YOffset("window:N", sort=list(names.values())),
+            x=alt.X("posts:Q", title="posts mentioning it"),
+            color=alt.Color("window:N", sort=list(names.values()), title=None,
+                            scale=alt.Scale(range=["#BBBBBB", "#0072B2", "#D55E00"])),
+            tooltip=["competitor:N", "window:N", "posts:Q"],
+        )
+        .properties(height=alt.Step(12))
+    )
 
 
 def _rate_y(field: str, bucket_minutes: int, stack: bool = False) -> alt.Y:
@@ -240,4 +293,24 @@ def recent_chart(series: pd.DataFrame, names: dict[str, str]) -> alt.Chart:
                      alt.Tooltip("rate:Q", format=".1f", title="complaints / min")],
         )
         .properties(height=220)
+    )
+
+
+def history_chart(incidents: pd.DataFrame) -> alt.Chart:
+    """Incidents as dots: complaints against social lead time, sized by peak ratio."""
+    data = incidents.assign(peak_ratio=incidents["peak_ratio"].fillna(1.0))
+    return (
+        alt.Chart(data)
+        .mark_circle(opacity=0.75)
+        .encode(
+            x=alt.X("lead_minutes:Q", title="social lead over the status page (min)"),
+            y=alt.Y("complaints:Q", title="complaints", scale=alt.Scale(type="symlog")),
+            size=alt.Size("peak_ratio:Q", title="peak vs expected"),
+            color=alt.Color("name:N", title="service", scale=alt.Scale(range=list(OKABE_ITO))),
+            tooltip=["name:N", "provider:N", "title:N",
+                     alt.Tooltip("started:T", format="%Y-%m-%d %H:%M"), "complaints:Q",
+                     alt.Tooltip("peak_ratio:Q", format=".1f"),
+                     alt.Tooltip("lead_minutes:Q", format=".0f"), "rank:Q"],
+        )
+        .properties(height=320)
     )

@@ -44,9 +44,13 @@ class Context:
         return self.names.get(service, service)
 
     def domain(self) -> tuple[datetime, datetime]:
-        """The window in the display time zone, naive: what the charts' x axes span."""
-        start, end = (pd.Timestamp(t).tz_convert(self.tz).tz_localize(None) for t in self.window)
-        return start.to_pydatetime(), end.to_pydatetime()
+        return local_domain(self.window, self.tz)
+
+
+def local_domain(window: q.Window, tz: str) -> tuple[datetime, datetime]:
+    """A UTC window in the display time zone, naive: what the charts' x axes span."""
+    start, end = (pd.Timestamp(t).tz_convert(tz).tz_localize(None) for t in window)
+    return start.to_pydatetime(), end.to_pydatetime()
 
 
 def build(settings: Settings, snap: q.Snapshot, info: q.Overview) -> Context:

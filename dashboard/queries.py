@@ -377,6 +377,12 @@ def top_posts(
     )
 
 
+@st.cache_data(ttl=30, show_spinner=False)
+def spike_service(snap: Snapshot, spike_id: str) -> str | None:
+    df = _run(snap, "SELECT service FROM spikes WHERE spike_id = ?", [spike_id])
+    return None if df.empty else str(df["service"].iloc[0])
+
+
 def _to_datetime(value: object) -> datetime | None:
     """A TIMESTAMPTZ cell as an aware UTC datetime (None for NULL/NaT)."""
     if value is None or pd.isna(value):  # type: ignore[call-overload]

@@ -42,7 +42,8 @@ def build_small_warehouse(path: Path, classified: bool = True, demo: bool = True
             wh.replace_table("post_buckets", _buckets(posts), BUCKET_COLUMNS)
             wh.replace_table("spikes", _spikes(), SPIKE_COLUMNS)
             wh.replace_table("incident_links", _links(), LINK_COLUMNS)
-        wh.upsert_incidents(_incidents(), pd.DataFrame())
+            _reaction_tables(wh)
+        wh.upsert_incidents(_incidents(), _updates())
         if demo:
             wh.record_run("demo-1", "demo", pd.Timestamp.now(tz="UTC"), "completed", "{}")
     if not classified:
@@ -115,6 +116,9 @@ def _classifications(posts: pd.DataFrame) -> pd.DataFrame:
         "complaint_probability": 0.5,
         "complaint_type": posts["complaint_type"],
         "complaint_scores": json.dumps({}),
+        "uncertain": False,
+        "language": "en",
+        "unsupported_language": False,
     })
 
 
@@ -164,3 +168,82 @@ def _incidents() -> pd.DataFrame:
         incident("aws", "inc-aws1", "Increased latency in us-east-1",
                  DAY1 + pd.Timedelta(hours=30), 45),
     ])
+
+
+def _updates() -> pd.DataFrame:
+    def update(i: int, minutes: int, status: str, body: str) -> dict[str, object]:
+        return {"provider": "anthropic", "incident_id": "inc-a1", "update_id": f"u{i}",
+                "status": status, "body": body,
+                "created_at": INCIDENT_START + pd.Timedelta(minutes=minutes)}
+
+    return pd.DataFrame([
+        update(1, 3, "investigating", "We are investigating elevated errors on the API."),
+        update(2, 20, "identified", "The issue has been identified and a fix is rolling out."),
+        update(3, 73, "resolved", "This incident has been resolved."),
+    ])
+
+
+def _reaction_tables(wh: object) -> None:
+    """What `aftershock analyze` derives for the spike, written as the analysis would."""
+    from analysis.attribution import INCIDENT_METRIC_COLUMNS
+    from analysis.response import EFFECT_COLUMNS
+    from analysis.switching import MENTION_COLUMNS
+    from analysis.virality import REACTION_COLUMNS
+    from pipelines.themes_step import SPIKE_THEME_COLUMNS
+
+    start, end = INCIDENT_START, INCIDENT_START + pd.Timedelta(minutes=30)
+    reaction = pd.DataFrame([{
+        "spike_id": "s-notion-1", "service": "notion", "complaint_type": None, "posts": 84,
+        "complaints": 82, "distinct_authors": 82, "reposts": 640, "repost_records": 0,
+        "quotes": 12, "likes": 2100, "reach": 1_650_000, "velocity_per_min": 7,
+        "size_vs_median": 4.0, "explained": True,
+        "top_amplifiers": json.dumps([{"author": "user300", "followers": 900_000,
+                                       "reposts": 10, "quotes": 0, "post_id": "p300"}]),
+    }])
+    mentions = pd.DataFrame([
+        {"spike_id": "s-notion-1", "service": "notion", "competitor": competitor,
+         "mentions": n, "switching_intent": k, "baseline_mentions": b,
+         "baseline_switching_intent": 0, "baseline_start": start - (end - start),
+         "window_start": start, "window_end": end}
+        for competitor, n, k, b in [("Coda", 9, 4, 1), ("Microsoft Loop", 3, 1, 0),
+                                    ("Obsidian", 0, 0, 0)]
+    ])
+    effects = pd.DataFrame([{
+        "spike_id": "s-notion-1", "service": "notion", "kind": "status_update",
+        "provider": "anthropic", "incident_id": "inc-a1", "update_id": "u2",
+        "update_at": start + pd.Timedelta(minutes=20), "status": "identified",
+        "window_minutes": 10, "complaints_before": 40, "complaints_after": 12,
+        "rate_before": 4.0, "rate_after": 1.2, "negative_share_before": 0.9,
+        "negative_share_after": 0.6, "rate_change_pct": -70.0,
+    }])
+    metrics = pd.DataFrame([
+        {"provider": "anthropic", "incident_id": "inc-a1", "service": "notion",
+         "relation": "upstream", "started_at": start + pd.Timedelta(minutes=3),
+         "first_complaint_at": start, "first_update_at": start + pd.Timedelta(minutes=3),
+         "resolved_at": start + pd.Timedelta(minutes=73), "recovered_at": end,
+         "minutes_to_first_update": 3.0, "minutes_to_resolution": 73.0,
+         "minutes_to_recovery": 30.0, "linked_spikes": 1, "max_confidence": 0.9,
+         "complaints": 82, "silent": False},
+        {"provider": "aws", "incident_id": "inc-aws1", "service": "slack",
+         "relation": "upstream", "started_at": DAY1 + pd.Timedelta(hours=30),
+         "first_complaint_at": None, "first_update_at": None, "resolved_at": None,
+         "recovered_at": None, "minutes_to_first_update": None,
+         "minutes_to_resolution": None, "minutes_to_recovery": None, "linked_spikes": 0,
+         "max_confidence": None, "complaints": 0, "silent": True},
+    ])
+    themes = pd.DataFrame([
+        {"spike_id": "s-notion-1", "theme_id": i + 1, "label": label, "posts": n,
+         "distinct_texts": n, "share": n / 82, "representative_id": rep,
+         "representative_source": "x", "representative_text": text,
+         "sample_ids": json.dumps([])}
+        for i, (label, n, rep, text) in enumerate([
+            ("down, spins, blocks", 50, "p300", TOP_NOTION_TEXT),
+            ("script, bold", 32, "p301", HOSTILE_TEXT),
+        ])
+    ])
+    w = wh  # a pipelines.warehouse.writer.Warehouse
+    w.replace_table("spike_themes", themes, SPIKE_THEME_COLUMNS)  # type: ignore[attr-defined]
+    w.replace_table("spike_reaction", reaction, REACTION_COLUMNS)  # type: ignore[attr-defined]
+    w.replace_table("competitor_mentions", mentions, MENTION_COLUMNS)  # type: ignore[attr-defined]
+    w.replace_table("response_effects", effects, EFFECT_COLUMNS)  # type: ignore[attr-defined]
+    w.replace_table("incident_metrics", metrics, INCIDENT_METRIC_COLUMNS)  # type: ignore[attr-defined]

@@ -81,6 +81,8 @@ def _screenshot_whole_app(page: Page, name: str, charts: int) -> Path:
 PAGES = [
     ("", 1, "Sources"),  # Now, the default page
     ("incident", 2, "Overview · Notion AI"),
+    ("incident?spike=s-notion-1", 3, "complaint spike of"),
+    ("history", 1, "Incidents with no social reaction"),
     ("posts", 0, "posts match"),
     ("sql", 1, "Read-only DuckDB SQL"),
 ]
@@ -100,10 +102,11 @@ def test_every_page_renders_in_chromium(dashboard_url: str, path: str, charts: i
             expect(page.get_by_role("heading", name="Aftershock")).to_be_visible()
             expect(page.get_by_text(text).first).to_be_visible()
             expect(page.get_by_text("Simulated demo data")).to_be_visible()
-            if path in ("incident", "posts"):
+            if path in ("incident", "posts"):  # the top posts table
                 grid = page.locator('[data-testid="stDataFrame"]').last
                 expect(grid.get_by_text(TOP_NOTION_TEXT)).to_have_count(1, timeout=30_000)
-            shot = _screenshot_whole_app(page, path or "now", charts)
+            name = (path or "now").replace("?spike=", "-spike-")
+            shot = _screenshot_whole_app(page, name, charts)
         finally:
             browser.close()
     assert shot.stat().st_size > 10_000

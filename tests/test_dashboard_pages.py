@@ -169,3 +169,60 @@ def test_exposing_the_dashboard_needs_a_password(tmp_path: Path) -> None:
     assert not is_loopback("0.0.0.0")
     with pytest.raises(DashboardError, match="AFTERSHOCK_DASHBOARD_PASSWORD"):
         start_dashboard(tmp_path / "db.duckdb", port=8599, host="0.0.0.0")
+
+
+# -- Incident (a spike in focus) ---------------------------------------------------------
+def test_incident_focus_shows_the_spike_in_depth(small: SmallWarehouse,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    at = _open(small.path, monkeypatch, "views/incident.py")
+    assert at.selectbox(key="focus").value == "range"
+    at.selectbox(key="focus").select("s-notion-1").run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert any("complaint spike of Mar 10, 14:00" in s.value for s in at.subheader)
+    assert any("Elevated errors on Claude API" in m.value for m in at.markdown)
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Peak"] == "6.0/min" and metrics["Complaints"] == "82"
+    assert metrics["vs earlier spikes"] == "4.0x median"
+    effects = next(d.value for d in at.dataframe if "rate_change_pct" in d.value.columns)
+    assert list(effects["status"]) == ["identified"]
+    assert effects["rate_change_pct"].iloc[0] == -70.0
+    # complaints (with expected level and update markers), competitors, sentiment
+    assert len(at.get("vega_lite_chart")) == 3
+    amplifiers = [d.value for d in at.dataframe if "followers" in d.value.columns]
+    assert amplifiers and amplifiers[0]["author"].iloc[0] == "user300"
+    themes = next(d.value for d in at.dataframe if "representative_text" in d.value.columns)
+    assert list(themes["label"]) == ["down, spins, blocks", "script, bold"]
+    # untrusted text: in tables only, never in anything rendered as markdown
+    assert HOSTILE_TEXT in set(themes["representative_text"])
+    for text in _texts(at):
+        assert "<script>" not in text
+    labels = [b.label for b in at.get("download_button")]
+    assert labels == ["Download brief (Markdown)", "Download brief (HTML)"]
+
+
+def test_incident_spike_link_from_an_alert(small: SmallWarehouse,
+                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AFTERSHOCK_DB", str(small.path))
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.query_params["spike"] = "s-notion-1"
+    at.run()
+    at.switch_page("views/incident.py").run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.selectbox(key="service").value == "notion"
+    assert at.selectbox(key="focus").value == "s-notion-1"
+
+
+# -- History -----------------------------------------------------------------------------
+def test_history_compares_incidents_and_lists_silent_ones(
+        small: SmallWarehouse, monkeypatch: pytest.MonkeyPatch) -> None:
+    at = _open(small.path, monkeypatch, "views/history.py")
+    table = at.dataframe[0].value
+    assert list(table["title"]) == ["Elevated errors on Claude API"]
+    row = table.iloc[0]
+    assert (row["complaints"], row["rank"], row["of"], row["switching"]) == (82, 1, 1, 5)
+    assert row["lead_minutes"] == 3.0 and row["peak_ratio"] == 60.0
+    silent = at.dataframe[1].value
+    assert list(silent["title"]) == ["Increased latency in us-east-1"]
+    assert len(at.get("vega_lite_chart")) == 1
+    at.multiselect(key="history-service").select("slack").run()
+    assert any("No incident in the picked range" in i.value for i in at.info)

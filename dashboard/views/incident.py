@@ -1,18 +1,21 @@
-"""The Incident page: one service over the picked range (or one spike of it) in depth:
-complaints per minute stacked by complaint type with incident bands and spike markers,
-sentiment, and the posts with the most reach."""
+"""The Incident page: one service over the picked range, or one of its spikes in depth
+(dashboard.spike_view): complaints per minute stacked by complaint type with incident bands,
+spike markers, the expected level and status updates, sentiment, and the posts with the most
+reach. `?spike=<spike_id>` (the alerts' link) opens that spike."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 import pandas as pd
 import streamlit as st
 
-from dashboard import charts, context
+from dashboard import charts, context, spike_view
 from dashboard import queries as q
-from dashboard.context import Context, plain
+from dashboard import queries_incident as qi
+from dashboard.context import Context, local_domain, plain
 
 NOT_CLASSIFIED = (
     "{classified} of {posts} posts are classified, so sentiment and complaint types are "
@@ -45,22 +48,82 @@ def render(ctx: Context) -> None:
     if services.empty:
         st.info("No services with posts in the warehouse yet.")
         return
+    keys = [str(s) for s in services["service"]]
+    requested = requested_spike(ctx, keys)
     with st.sidebar:
         st.header("Incident")
         service = st.selectbox(
-            "Service", list(services["service"]), index=0, key="service",
+            "Service", keys, index=keys.index(requested[0]) if requested else 0,
+            key="service",
             format_func=lambda key: (f"{ctx.names[key]} ({key})" if key in ctx.names
                                      else key),
             help="Services with posts, most complaints first.",
         )
-        bucket = bucket_picker(ctx.window)
-    view = View(str(service), ctx.tz, ctx.window, bucket, ctx.domain())
-    st.subheader(f"Overview · {plain(ctx.name(view.service))}")
+        spikes = qi.spikes(ctx.snap, str(service), ctx.window, ctx.tz)
+        spike = focus_picker(spikes, requested[1] if requested else None)
+        window = (ctx.window if spike is None
+                  else qi.focus_window(spike, ctx.info.first, ctx.info.last))
+        bucket = bucket_picker(window)
+    view = View(str(service), ctx.tz, window, bucket, local_domain(window, ctx.tz))
     classification_notes(ctx.info)
-    headline(ctx.snap, view)
-    complaints_section(ctx.snap, view, tuple(ctx.dependencies.get(view.service, [])))
-    sentiment_section(ctx.snap, view)
+    providers = tuple(ctx.dependencies.get(view.service, []))
+    if spike is None:
+        st.subheader(f"Overview · {plain(ctx.name(view.service))}")
+        headline(ctx.snap, view)
+        complaints_section(ctx.snap, view, providers)
+        sentiment_section(ctx.snap, view)
+        top_posts_section(ctx.snap, view)
+        return
+    spike_view.title(ctx, view.service, spike)
+    spike_view.summary(ctx, spike)
+    complaints_section(ctx.snap, view, providers, spike_id=str(spike["spike_id"]))
+    spike_view.updates_section(ctx, spike)
+    spike_view.themes_section(ctx, spike)
     top_posts_section(ctx.snap, view)
+    spike_view.amplifiers_section(ctx, spike)
+    spike_view.competitors_section(ctx, spike)
+    sentiment_section(ctx.snap, view)
+    spike_view.brief_downloads(ctx, spike)
+
+
+def requested_spike(ctx: Context, services: list[str]) -> tuple[str, str] | None:
+    """(service, spike_id) of a `?spike=` link on first arrival; the pickers rule after."""
+    wanted = st.query_params.get("spike")
+    if not wanted or st.session_state.get("spike-link-used") == wanted:
+        return None
+    st.session_state["spike-link-used"] = wanted
+    service = q.spike_service(ctx.snap, wanted)
+    if service is None or service not in services:
+        st.warning("The linked spike is not in this warehouse (it may have been re-detected "
+                   "with other times): showing the whole range.")
+        return None
+    st.session_state["service"] = service
+    st.session_state["focus"] = wanted
+    return service, wanted
+
+
+def focus_picker(spikes: pd.DataFrame, requested: str | None) -> pd.Series | None:
+    """The spike in focus, or None for the whole range. Spikes largest first."""
+    options = ["range", *spikes["spike_id"]]
+    labels = {row.spike_id: spike_label(row) for row in spikes.itertuples(index=False)}
+    if st.session_state.get("focus") not in options:
+        st.session_state["focus"] = requested if requested in options else "range"
+    choice = st.selectbox(
+        "Focus", options, key="focus",
+        format_func=lambda k: "the whole range" if k == "range" else labels[k],
+        help="A spike of this service in the picked range (largest first), shown with two "
+             "hours either side, or the whole range.")
+    if choice == "range":
+        return None
+    return spikes.set_index("spike_id").loc[choice].rename(choice).to_frame().T.assign(
+        spike_id=choice).iloc[0]
+
+
+def spike_label(row: Any) -> str:
+    ratio = row.ratio
+    times = f"{row.start:%b %d %H:%M}"
+    size = "" if pd.isna(ratio) else f" · {ratio:.1f}x expected"
+    return f"spike {times}{size}"
 
 
 def bucket_picker(window: q.Window) -> int:
@@ -98,7 +161,8 @@ def headline(snap: q.Snapshot, view: View) -> None:
                    help="Distinct status-page incidents linked to those spikes.")
 
 
-def complaints_section(snap: q.Snapshot, view: View, providers: tuple[str, ...]) -> None:
+def complaints_section(snap: q.Snapshot, view: View, providers: tuple[str, ...],
+                       spike_id: str | None = None) -> None:
     st.markdown("#### Complaints per minute")
     bands = q.incident_bands(snap, view.service, providers, view.window, view.tz)
     series = q.complaint_series(snap, view.service, view.window, view.bucket_minutes,
@@ -111,15 +175,19 @@ def complaints_section(snap: q.Snapshot, view: View, providers: tuple[str, ...])
         incidents_table(bands)
         return
     spikes = q.spike_markers(snap, view.service, view.window, view.tz)
+    updates = None if spike_id is None else qi.status_updates(snap, spike_id, view.tz)
     st.altair_chart(
-        charts.complaints_chart(series, bands, spikes, view.domain(), view.bucket_minutes),
+        charts.complaints_chart(series, bands, spikes, view.domain(), view.bucket_minutes,
+                                updates),
         width="stretch",
     )
     watched = ", ".join(providers) if providers else "none configured"
     st.caption(
         f"{q.COMPLAINT_NOTE} Shaded bands: status-page incidents of the providers this service "
         f"depends on ({watched}). ▼ marks a detected spike's peak; hover for its linked incident."
-        f" Times in {view.tz}."
+        + (" The dotted line is the expected level; ◆ marks a status update."
+           if updates is not None else "")
+        + f" Times in {view.tz}."
     )
     incidents_table(bands)
     if not spikes.empty:

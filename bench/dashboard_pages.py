@@ -19,6 +19,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pandas as pd
+from synthetic import insert_classified_posts
 
 from pipelines.analyze import (
     BUCKET_COLUMNS,
@@ -31,48 +32,12 @@ from pipelines.analyze import (
 from pipelines.warehouse.writer import writing
 
 APP = Path(__file__).resolve().parents[1] / "dashboard" / "app.py"
-SERVICES = ["notion", "slack", "github", "chatgpt", "claude"]
-TYPES = ["outage", "errors", "slowness", "access", "quality", "billing", "none", "praise"]
-DAYS = 30
-START = pd.Timestamp("2025-01-01", tz="UTC")
-
-# Posts spread evenly over DAYS days plus six bursts; labels drawn from a hash so the build is deterministic and needs no model.
-GENERATE_SQL = f"""
-INSERT INTO post_records
-SELECT CASE WHEN i % 3 = 0 THEN 'x' WHEN i % 3 = 1 THEN 'bluesky' ELSE 'reddit' END,
-       'p' || i, s.service,
-       ?::TIMESTAMPTZ + to_seconds(CASE
-           -- 2% of posts fall into six 30-minute bursts, the rest spread over the days
-           WHEN i % 50 = 0 THEN (i // 50) % 6 * 5 * 86400 + 14 * 3600 + (i // 300) % 1800
-           ELSE (i * 2654435761) % ({DAYS} * 86400) END::BIGINT),
-       'post ' || i || ' about ' || s.service || ': ' ||
-           CASE hash(i) % 4 WHEN 0 THEN 'it is down again' WHEN 1 THEN 'so slow today'
-                WHEN 2 THEN 'love the new feature' ELSE 'anyone else seeing errors?' END,
-       'user' || (hash(i * 7) % 200000), (hash(i * 13) % 100000)::BIGINT,
-       (hash(i * 17) % 50)::BIGINT, (hash(i * 19) % 20)::BIGINT, 0, 0,
-       CASE WHEN hash(i) % 10 = 0 THEN 'de' ELSE 'en' END,
-       'https://example.com/p/' || i, false, NULL, NULL, now()
-FROM range(?) t(i)
-JOIN (SELECT unnest(?::VARCHAR[]) AS service, generate_subscripts(?::VARCHAR[], 1) - 1 AS k) s
-  ON s.k = i % {len(SERVICES)}
-"""
-CLASSIFY_SQL = f"""
-INSERT INTO classifications
-SELECT source, id, 'bench',
-       CASE WHEN t IN ('none') THEN 'neutral' WHEN t = 'praise' THEN 'positive'
-            ELSE 'negative' END,
-       '{{"negative": 0.6, "neutral": 0.3, "positive": 0.1}}',
-       t NOT IN ('none', 'praise'), 0.7, t, '{{}}', now()
-FROM (SELECT source, id,
-             (?::VARCHAR[])[(1 + hash(id) % {len(TYPES)})::BIGINT] AS t FROM post_records)
-"""
 
 
 def build(path: Path, posts: int) -> None:
     started = time.perf_counter()
     with writing(path) as wh:
-        wh.con.execute(GENERATE_SQL, [START, posts, SERVICES, SERVICES])
-        wh.con.execute(CLASSIFY_SQL, [TYPES])
+        insert_classified_posts(wh.con, posts)
         buckets = wh.con.execute(BUCKETS_SQL).df()
         wh.replace_table("post_buckets", buckets, BUCKET_COLUMNS)
         series = wh.con.execute(COMPLAINT_SERIES_SQL).df()

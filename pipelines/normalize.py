@@ -64,7 +64,16 @@ def _text(value: Any, name: str = "text") -> str:
     if len(value) > MAX_TEXT_CHARS:
         raise BadRecord(f"{name} is {len(value)} characters, more than {MAX_TEXT_CHARS}")
     # NUL bytes break downstream tools (terminals, CSV) and carry no meaning in a post.
-    return value.replace("\x00", "")
+    return _unicode(value, name).replace("\x00", "")
+
+
+def _unicode(value: str, name: str) -> str:
+    """JSON's \\ud800 escapes decode to lone surrogates, which no UTF-8 column can store."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as e:
+        raise BadRecord(f"{name} is not valid Unicode (lone surrogate at {e.start})") from e
+    return value
 
 
 def _count(value: Any, name: str) -> int | None:
@@ -88,13 +97,13 @@ def _opt_str(value: Any, name: str) -> str | None:
         return str(value)
     if not isinstance(value, str):
         raise BadRecord(f"{name} must be a string, got {type(value).__name__}")
-    return value.replace("\x00", "")
+    return _unicode(value, name).replace("\x00", "")
 
 
 def _id(value: Any) -> str:
     if isinstance(value, bool) or not isinstance(value, str | int) or str(value).strip() == "":
         raise BadRecord("id is missing or not a string")
-    return str(value).strip()
+    return _unicode(str(value).strip(), "id")
 
 
 def post_from_record(record: Any, default_source: str | None = None) -> dict[str, Any]:

@@ -138,6 +138,8 @@ def perturb(text: str, rng: random.Random, protected: Sequence[str]) -> str:
         out = f"{out} ({rng.randrange(2, 60)} min now)"
     if "case" in edits:
         out = out.lower() if rng.random() < 0.8 else out.upper()
+    if out == text:  # the edits found nothing to change (no long word, already lowercase)
+        out = f"{out} {rng.choice(SUFFIXES)}"
     return out
 
 

@@ -25,6 +25,8 @@ MAX_TALKING_POINTS = 5
 MIN_EXPECTED_RATE = 0.05
 # An update "helped" when the complaint rate after it fell by at least this much.
 HELPED_CHANGE_PCT = -10.0
+# Status updates this long after both the spike and the resolution are not listed one by one.
+LATE_UPDATE = timedelta(hours=2)
 
 
 # -- the facts -----------------------------------------------------------------------------
@@ -288,7 +290,10 @@ def _day(at: datetime) -> str:
 
 def _offset(at: datetime, origin: datetime) -> str:
     minutes = round((at - origin) / timedelta(minutes=1))
-    return "T0" if minutes == 0 else f"T{minutes:+d}"
+    if abs(minutes) < 120:
+        return "T0" if minutes == 0 else f"T{minutes:+d}"
+    sign = "+" if minutes > 0 else "-"
+    return f"T{sign}{abs(minutes) // 60} h {abs(minutes) % 60:02d}"
 
 
 def _ordinal(n: int) -> str:
@@ -534,9 +539,17 @@ def _timeline(data: BriefData) -> list[Block]:
         if not data.updates or min(u.at for u in data.updates) > incident.started_at:
             events.append((incident.started_at, 1, (name, (" incident starts (per its status "
                                                     "page)"))))
+        # Updates long after the spike and the resolution (a postmortem a week later) are
+        # counted in one last row, not listed.
+        cutoff = max(spike.end, incident.resolved_at or spike.end) + LATE_UPDATE
+        late = [u for u in data.updates if u.at > cutoff]
         for u in data.updates:
-            events.append((u.at, 1, (name, " status ", Strong((Data(u.status),)), ": ",
-                                     *_quoted(u.body, MAX_UPDATE_CHARS))))
+            if u.at <= cutoff:
+                events.append((u.at, 1, (name, " status ", Strong((Data(u.status),)), ": ",
+                                         *_quoted(u.body, MAX_UPDATE_CHARS))))
+        if late:
+            events.append((late[0].at, 3, (f"{len(late)} later update(s), first ",
+                                           Data(late[0].status), f" on {_day(late[0].at)}")))
         if incident.resolved_at and not any(u.status == "resolved" for u in data.updates):
             events.append((incident.resolved_at, 1, (name, " marks the incident resolved",)))
     events.sort(key=lambda e: (e[0], e[1]))
@@ -643,16 +656,22 @@ def _updates(data: BriefData) -> list[Block]:
 
 
 # -- rendering -----------------------------------------------------------------------------
-_MD_SPECIAL = re.compile(r"([\\`*_\[\]{}()#+\-.!|~:$@=^])")
+# Characters with an inline meaning: escapes, code, emphasis, links and images, tables,
+# strikethrough, math, and `:` / `.` that GFM needs to autolink `http:` and `www.` text.
+_MD_SPECIAL = re.compile(r"([\\`*_\[\]|~$:.])")
+# Block markers matter only at the start of a line; whitespace is collapsed, so only there.
+_MD_BLOCK_START = re.compile(r"^([#+\-=]|\d+(?=[.)]))")
 
 
 def escape_markdown(text: str) -> str:
-    """Post text as inert Markdown: whitespace collapsed (no line can start a block), every
-    character with a meaning backslash-escaped (links, emphasis, code, tables, autolinks of
-    `www.` / `http:`), and <, > and & as entities (no raw HTML)."""
+    """Data text as inert Markdown: whitespace collapsed (no new line, so no new block), every
+    character with an inline meaning backslash-escaped, a block marker at the start escaped,
+    and <, > and & as entities (no raw HTML, no quote)."""
     text = " ".join(text.split())
     text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-    return _MD_SPECIAL.sub(r"\\\1", text)
+    text = _MD_SPECIAL.sub(r"\\\1", text)
+    return _MD_BLOCK_START.sub(lambda m: "\\" + m.group(1) if not m.group(1).isdigit()
+                               else m.group(1) + "\\", text, count=1)
 
 
 def escape_html(text: str) -> str:

@@ -35,6 +35,8 @@ _POST_STOPWORDS = frozenset({
     "doesn't", "isn't", "won't", "didn't", "that's", "just", "like", "really", "lol", "lmao",
     "ugh", "got", "get", "getting", "today", "right", "now", "anyone", "else", "guys", "yall",
     "y'all", "gonna", "still", "again", "yet", "also", "even", "literally", "honestly", "ok",
+    "does", "did", "doing", "keep", "keeps", "kept", "try", "tried", "trying", "rn", "pls",
+    "please", "tho", "wanna", "thing", "things", "way", "lot",
 })
 STOPWORDS = frozenset(ENGLISH_STOP_WORDS) | _POST_STOPWORDS
 

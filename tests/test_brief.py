@@ -188,12 +188,15 @@ def test_post_text_is_shown_as_text_never_rendered(text: str) -> None:
     assert "http://" not in render_markdown(data) and "www." not in render_markdown(data)
 
 
-@given(st.text(alphabet=st.characters(blacklist_categories=["Cs", "Cc"]), max_size=80))
-def test_escaped_markdown_renders_back_to_the_same_text(text: str) -> None:
+@given(st.text(alphabet=st.characters(blacklist_categories=["Cs", "Cc"]), max_size=80),
+       st.sampled_from(["", "x "]))
+def test_escaped_markdown_renders_back_to_the_same_text(text: str, prefix: str) -> None:
+    """Anywhere in a line, the start included: the rendered paragraph holds exactly the text."""
+    shown = " ".join((prefix + text).split())
     rendered = MarkdownIt("commonmark").enable(["table", "strikethrough"]).render(
-        "x " + escape_markdown(text))
-    expected = html.escape(" ".join(("x " + text).split()), quote=True).replace("&#x27;", "'")
-    assert rendered == f"<p>{expected}</p>\n"
+        prefix + escape_markdown(text))
+    expected = html.escape(shown, quote=True).replace("&#x27;", "'")
+    assert rendered == (f"<p>{expected}</p>\n" if shown else "")
 
 
 def test_html_is_a_standalone_page_without_scripts() -> None:
@@ -382,3 +385,11 @@ def test_cli_writes_markdown_to_stdout_and_html_to_a_file(brief_db: Path, tmp_pa
     bad = runner.invoke(main, ["brief", "nope", "--db", str(brief_db)])
     assert bad.exit_code == 1 and bad.output.startswith("error: no spike or incident")
     assert "INCIDENT_OR_SPIKE" in runner.invoke(main, ["brief", "--help"]).output
+
+
+def test_timeline_folds_updates_long_after_the_incident() -> None:
+    late = UPDATES + (StatusUpdate(at(7 * 1440), "postmortem", "What went wrong"),)
+    md = render_markdown(replace(FULL, updates=late))
+    assert "What went wrong" not in md
+    assert "| 20 Aug 15:40 | T+168 h 00 | 1 later update(s), first postmortem on 20 Aug 2024 |" in md
+    assert "| 13 Aug 17:15 | T+95 |" in md

@@ -755,6 +755,7 @@ table { border-collapse: collapse; margin: .5rem 0; }
 th, td { border-bottom: 1px solid #d8dee4; padding: .3rem .6rem; text-align: left;
          vertical-align: top; }
 td.num { text-align: right; font-variant-numeric: tabular-nums; }
+td:first-child { white-space: nowrap; }
 blockquote { margin: .2rem 0 1rem; padding: .4rem .8rem; border-left: 3px solid #8c959f;
              background: #f6f8fa; }
 .note { background: #fff8c5; padding: .5rem .8rem; border-radius: 4px; }

@@ -227,6 +227,54 @@ def analyze_cmd(db: Path | None, config: Path | None) -> None:
     click.echo(AnalyzeSummary(**r).line())
 
 
+@main.command(name="serve")
+@DB_OPTION
+@CONFIG_OPTION
+@click.option("--model", type=click.Path(path_type=Path, exists=True, file_okay=False),
+              default=None, help="Model directory (default: the bundled heads).")
+@click.option("--no-server", "own_server", is_flag=True,
+              help="No separate Prefect server: start a temporary one on 127.0.0.1 for as "
+                   "long as this runs (its UI address is printed; runs are forgotten).")
+@click.option("--collect-every", "collect_interval_s", type=float, default=None,
+              metavar="SECONDS", help="Collect interval (default 300, "
+                                      "$AFTERSHOCK_COLLECT_INTERVAL_S).")
+@click.option("--poll-every", "poll_status_interval_s", type=float, default=None,
+              metavar="SECONDS", help="Status poll interval (default 60, "
+                                      "$AFTERSHOCK_POLL_STATUS_INTERVAL_S).")
+@click.option("--process-every", "process_interval_s", type=float, default=None,
+              metavar="SECONDS", help="Classify -> analyze -> alerts interval (default 60, "
+                                      "$AFTERSHOCK_PROCESS_INTERVAL_S).")
+def serve_cmd(db: Path | None, config: Path | None, model: Path | None, own_server: bool,
+              collect_interval_s: float | None, poll_status_interval_s: float | None,
+              process_interval_s: float | None) -> None:
+    """Run the pipeline on its schedules as Prefect deployments, until Ctrl+C.
+
+    collect (every 5 min), poll-status (every minute) and process: classify the new posts,
+    analyze, send the alerts due (every minute; returns at once when nothing is new). One run
+    of each at a time (a run due while the last still runs is cancelled) and each with a
+    timeout (AFTERSHOCK_COLLECT_TIMEOUT_S, ..._POLL_STATUS_TIMEOUT_S, ..._PROCESS_TIMEOUT_S).
+
+    To keep runs and see them in the Prefect UI, start a server and point serve at it:
+
+      prefect server start --host 127.0.0.1     # UI on http://127.0.0.1:4200
+
+      PREFECT_API_URL=http://127.0.0.1:4200/api aftershock serve
+
+    Without a server, --no-server starts a temporary one for as long as this runs.
+    """
+    import signal
+
+    from pipelines.serve import run_serve
+
+    s = load_settings(db=db, config=config, model=model, collect_interval_s=collect_interval_s,
+                      poll_status_interval_s=poll_status_interval_s,
+                      process_interval_s=process_interval_s)
+    # SIGTERM stops as Ctrl+C does (the runner takes it over once it runs), so a temporary
+    # server is stopped even when the signal comes while it starts.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    run_serve(s, own_server, click.echo)
+
+
 @main.command()
 @DB_OPTION
 @CONFIG_OPTION

@@ -252,3 +252,33 @@ def demo_flow(db: str, demo_dir: str, config: str, model: str | None = None) -> 
         # A fixed run id: the dashboard's "simulated data" banner keys on it, once per warehouse.
         _record(wh, "demo", pd.Timestamp.now(tz="UTC"), {"demo_dir": demo_dir}, run_id="demo")
     return result
+
+
+@flow(name="process")
+def process_flow(db: str, config: str, model: str | None = None,
+                 batch_size: int = 64) -> dict[str, Any]:
+    """Classifies the new posts, analyzes, sends the alerts due: what `aftershock serve` runs
+    every minute. Returns at once when nothing changed since its last run."""
+    from pipelines.process_state import (
+        alerts_due,
+        pending_work,
+        published_fingerprint,
+        record_processed,
+    )
+
+    started = pd.Timestamp.now(tz="UTC")
+    work = pending_work(Path(db))
+    get_run_logger().info(work.line())
+    if not work.any:
+        if alerts_due(Path(db), load_settings(db=db, config=config), load_config(Path(config))):
+            return {"status": "alerts only", "alerts": alerts_task(db, config)}
+        return {"status": "nothing new"}
+    result: dict[str, Any] = {"status": "processed"}
+    if work.unclassified:
+        result["classify"] = classify_task(db, False, model, batch_size)
+    seen = published_fingerprint(Path(db))
+    result["analyze"] = analyze_task(db, config)
+    result["alerts"] = alerts_task(db, config)
+    with writing(Path(db)) as wh:
+        record_processed(wh, started, result, seen)
+    return result

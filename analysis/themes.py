@@ -165,8 +165,8 @@ def _cluster(points: np.ndarray, params: ThemeParams) -> np.ndarray:
 
 
 class _Ignored:
-    """The ignored terms' words and their misspellings ("cluade", "chatgtp"): posts misspell
-    the service's name as often as anything."""
+    """The ignored terms' words, their misspellings ("cluade", "chatgtp") and hashtags glued
+    to them ("chatgptdown"): posts write the service's name every which way."""
 
     def __init__(self, terms: Iterable[str]) -> None:
         self.words = frozenset(t for term in terms for t in _TOKEN.findall(term.lower()))
@@ -175,7 +175,8 @@ class _Ignored:
     def __contains__(self, word: str) -> bool:
         if word not in self._seen:
             self._seen[word] = word in self.words or any(
-                len(w) >= 4 and SequenceMatcher(None, word, w).ratio() >= 0.8
+                len(w) >= 4 and (word.startswith(w)
+                                 or SequenceMatcher(None, word, w).ratio() >= 0.8)
                 for w in self.words)
         return self._seen[word]
 
@@ -210,14 +211,18 @@ def _distinctive_terms(tokens: list[set[str]], clusters: list[np.ndarray], how_m
 
 
 def _pick_terms(ranked: list[str], how_many: int) -> list[str]:
-    """The best terms, skipping a word already inside a chosen phrase and a phrase made of
-    chosen words."""
+    """The best terms, skipping a word already inside a chosen phrase, a phrase made of
+    chosen words, and the plural of a chosen word (or its singular)."""
     chosen: list[str] = []
     for term in ranked:
-        words = set(term.split())
-        if any(words <= set(c.split()) or set(c.split()) <= words for c in chosen):
+        words = _stems(term)
+        if any(words <= c or c <= words for c in map(_stems, chosen)):
             continue
         chosen.append(term)
         if len(chosen) == how_many:
             break
     return chosen
+
+
+def _stems(term: str) -> set[str]:
+    return {w.removesuffix("s") if len(w) > 3 else w for w in term.split()}

@@ -224,7 +224,8 @@ def test_themes_step_loads_no_encoder_without_spikes(db) -> None:  # type: ignor
 
 
 def test_labels_skip_the_service_name_even_misspelt() -> None:
-    texts = ["cluade login broken again", "claud login fails for me", "claude login page dead",
+    texts = ["cluade login broken again #claudedown", "claud login fails for me #claudedown",
+             "claude login page dead",
              "claude charged twice, billing mess", "cluade billing double charge",
              "billing charged my card twice claud"]
     vectors = np.array([around(0), around(0, 0.6), around(0, -0.6),
@@ -233,3 +234,10 @@ def test_labels_skip_the_service_name_even_misspelt() -> None:
     assert len(themes) == 2
     assert {t.terms[0] for t in themes} == {"login", "billing"}
     assert not any(w.startswith(("cla", "clu")) for t in themes for w in t.label.split())
+
+
+def test_label_terms_do_not_repeat_a_word_in_plural() -> None:
+    from analysis.themes import _pick_terms
+
+    assert _pick_terms(["error", "errors", "app", "error box", "apps", "red"], 3) == [
+        "error", "app", "red"]

@@ -19,12 +19,17 @@ from pipelines.prefect_server import PrefectServer, free_port
 def prefect_server(home: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[PrefectServer]:
     """Starts the server; PREFECT_API_URL (environment, for child processes such as Dask
     workers and `aftershock serve`, and this process's settings) points at it."""
+    from prefect.logging.handlers import APILogWorker
     from prefect.settings import PREFECT_API_URL, temporary_settings
 
     with PrefectServer(home, port=free_port(), startup_timeout_s=150) as server:
         monkeypatch.setenv("PREFECT_API_URL", server.api_url)
         with temporary_settings({PREFECT_API_URL: server.api_url}):
-            yield server
+            try:
+                yield server
+            finally:
+                # This process's run logs still queued go out while the server listens.
+                APILogWorker.drain_all(timeout=5)
 
 
 def api_post(server: PrefectServer, path: str, body: dict[str, Any]) -> Any:

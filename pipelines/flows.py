@@ -255,8 +255,8 @@ def demo_flow(db: str, demo_dir: str, config: str, model: str | None = None) -> 
 
 
 @flow(name="process")
-def process_flow(db: str, config: str, model: str | None = None,
-                 batch_size: int = 64) -> dict[str, Any]:
+def process_flow(db: str, config: str, model: str | None = None, batch_size: int = 64,
+                 group_size: int = GROUP) -> dict[str, Any]:
     """Classifies the new posts, analyzes, sends the alerts due: what `aftershock serve` runs
     every minute. Returns at once when nothing changed since its last run."""
     from pipelines.process_state import (
@@ -275,7 +275,7 @@ def process_flow(db: str, config: str, model: str | None = None,
         return {"status": "nothing new"}
     result: dict[str, Any] = {"status": "processed"}
     if work.unclassified:
-        result["classify"] = classify_task(db, False, model, batch_size)
+        result["classify"] = classify_task(db, False, model, batch_size, group_size)
     seen = published_fingerprint(Path(db))
     result["analyze"] = analyze_task(db, config)
     result["alerts"] = alerts_task(db, config)

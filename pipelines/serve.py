@@ -64,7 +64,8 @@ def build_deployments(s: Settings) -> list[Deployment]:
         (poll_status_flow, "poll-status", s.poll_status_interval_s, s.poll_status_timeout_s,
          common, "Polls every configured provider's status page."),
         (process_flow, "process", s.process_interval_s, s.process_timeout_s,
-         {**common, "model": model, "batch_size": s.classify_batch_size},
+         {**common, "model": model, "batch_size": s.classify_batch_size,
+          "group_size": s.classify_group_size},
          "Classifies new posts, analyzes, sends the alerts due; nothing new: returns at once."),
     ]
     deployments = []

@@ -95,6 +95,7 @@ def test_deployments_have_their_schedules_and_timeouts(tmp_path, config_path):
     for d in deployments.values():
         assert Path(d.parameters["db"]).is_absolute() and d.parameters["db"].endswith("w.duckdb")
         assert Path(d.parameters["config"]) == config_path.resolve()
+    assert deployments["process"].parameters["group_size"] == s.classify_group_size
     assert ONE_AT_A_TIME.limit == 1 and ONE_AT_A_TIME.collision_strategy.value == "CANCEL_NEW"
 
 

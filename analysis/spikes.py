@@ -246,10 +246,10 @@ class _TrailingOrder:
     (NaN left out), interpolated as pandas' rolling quantile and median do.
 
     A rolling quantile over a week of minutes at every point costs more than all the rest of
-    the detector; the scores that need it are asked for at few points. Points are taken in
-    chunks of `points`: every window of a chunk lies in two chunks' span, whose residuals are
-    ranked once and counted in blocks of ranks, so one order statistic costs about the square
-    root of the window, not the window."""
+    the detector; the scores that need it are asked for at few points. The residuals of three
+    windows' length, every two, are ranked once and counted in blocks of ranks: every window
+    of a point lies in one such span, and one order statistic costs about the square root of
+    the window, not the window (a series of under two windows is one span)."""
 
     def __init__(self, residual: np.ndarray, points: int) -> None:
         self.residual = residual
@@ -263,19 +263,19 @@ class _TrailingOrder:
         lo = np.maximum(at - self.points, 0)
         n = self.valid_before[at] - self.valid_before[lo]
         ok = n >= max(self.min_periods, 1)
-        chunk = at // self.points
-        for c in np.unique(chunk[ok]):
-            pick = np.flatnonzero(ok & (chunk == c))
-            out[pick] = self._spread_in_chunk(int(c), lo[pick], at[pick], n[pick])
+        span = at // (2 * self.points)  # span m: (2m - 1) to (2m + 2) windows' length
+        for m in np.unique(span[ok]):
+            pick = np.flatnonzero(ok & (span == m))
+            out[pick] = self._spread_in_span(int(m), lo[pick], at[pick], n[pick])
         return out
 
-    def _spread_in_chunk(self, chunk: int, lo: np.ndarray, hi: np.ndarray,
-                         n: np.ndarray) -> np.ndarray:
-        if chunk not in self.tables:
-            first = max(0, (chunk - 1) * self.points)
-            last = min(len(self.residual), (chunk + 1) * self.points)
-            self.tables[chunk] = _RankBlocks(self.residual, first, last)
-        table = self.tables[chunk]
+    def _spread_in_span(self, m: int, lo: np.ndarray, hi: np.ndarray,
+                        n: np.ndarray) -> np.ndarray:
+        if m not in self.tables:
+            first = max(0, (2 * m - 1) * self.points)
+            last = min(len(self.residual), (2 * m + 2) * self.points)
+            self.tables[m] = _RankBlocks(self.residual, first, last)
+        table = self.tables[m]
         fraction = 0.99 * (n - 1)
         below = fraction.astype(np.int64)
         low, high, mid_low, mid_high = table.kth(lo, hi, [
@@ -311,24 +311,24 @@ class _RankBlocks:
         """For each stretch [lo, hi) (absolute positions), the ks-th smallest values (0-based),
         the stretch holding more than k values."""
         lo, hi = lo - self.first, hi - self.first
-        results = [np.empty(len(lo)) for _ in ks]
-        batch = max(1, 400_000 // len(self.offsets))
+        out = np.empty((len(ks), len(lo)))
+        batch = max(1, 100_000 // len(self.offsets))
         for start in range(0, len(lo), batch):
             rows = slice(start, start + batch)
             a, b = lo[rows, None], hi[rows, None]
             counts = (np.searchsorted(self.keys, self.offsets + b)
                       - np.searchsorted(self.keys, self.offsets + a))
-            cumulative = np.cumsum(counts, axis=1)
-            for out, k in zip(results, ks, strict=True):
-                want = k[rows]
-                block = np.sum(cumulative <= want[:, None], axis=1)
-                before = np.where(block > 0, np.take_along_axis(
-                    cumulative, np.maximum(block - 1, 0)[:, None], 1)[:, 0], 0)
-                members = self.by_rank[block]
-                inside = np.cumsum((members >= a) & (members < b), axis=1)
-                offset = np.argmax(inside > (want - before)[:, None], axis=1)
-                out[rows] = self.sorted_values[block * self.size + offset]
-        return results
+            cumulative = np.tile(np.cumsum(counts, axis=1), (len(ks), 1))
+            want = np.concatenate([k[rows] for k in ks])
+            a, b = np.tile(a, (len(ks), 1)), np.tile(b, (len(ks), 1))
+            block = np.sum(cumulative <= want[:, None], axis=1)
+            before = np.where(block > 0, np.take_along_axis(
+                cumulative, np.maximum(block - 1, 0)[:, None], 1)[:, 0], 0)
+            members = self.by_rank[block]
+            inside = np.cumsum((members >= a) & (members < b), axis=1)
+            offset = np.argmax(inside > (want - before)[:, None], axis=1)
+            out[:, rows] = self.sorted_values[block * self.size + offset].reshape(len(ks), -1)
+        return list(out)
 
 
 def _deviance_z(observed: np.ndarray, expected: np.ndarray) -> np.ndarray:
@@ -395,6 +395,10 @@ class _Scores:
             self._add_window(w)
         return self._excess[w]
 
+    def bound_of(self, w: int) -> np.ndarray:
+        self.excess(w)
+        return self.bound[w]
+
     def _add_window(self, w: int) -> None:
         expected_sum = self.expected.rolling(w, min_periods=w).sum()
         if self._cumulative is not None:
@@ -443,13 +447,15 @@ class _Scores:
 
     def highest(self, windows: tuple[int, ...], spans: list[tuple[int, int]]) -> list[float]:
         """Per span lo..hi-1, the highest finite score of `windows` (NaN if none). A point is
-        scored only where its bound beats the best score already known in its span."""
-        known_best = [self._best_known(windows, lo, hi) for lo, hi in spans]
-        for w in windows:
-            asked = [lo + np.flatnonzero(_beats(self.bound[w][lo:hi], best))
-                     for (lo, hi), best in zip(spans, known_best, strict=True)]
-            if asked:
-                self.score(w, np.concatenate(asked))
+        scored only where its bound beats the best score known in its span: first the points
+        of highest bound, then any others whose bound still beats the best."""
+        for first_round in (True, False):
+            known_best = [self._best_known(windows, lo, hi) for lo, hi in spans]
+            for w in windows:
+                asked = [_beats(self.bound_of(w), lo, hi, best, 8 if first_round else None)
+                         for (lo, hi), best in zip(spans, known_best, strict=True)]
+                if asked:
+                    self.score(w, np.concatenate(asked))
         return [self._best_known(windows, lo, hi) for lo, hi in spans]
 
     def _best_known(self, windows: tuple[int, ...], lo: int, hi: int) -> float:
@@ -465,9 +471,14 @@ class _Scores:
         return best if np.isfinite(best) else float("nan")
 
 
-def _beats(bound: np.ndarray, best: float) -> np.ndarray:
-    """Where a score under `bound` could be higher than `best` (NaN: none known yet)."""
-    return ~np.isnan(bound) if np.isnan(best) else bound > best
+def _beats(bound: np.ndarray, lo: int, hi: int, best: float, top: int | None) -> np.ndarray:
+    """The points of lo..hi-1 where a score under `bound` could be higher than `best` (NaN:
+    none known yet); with `top`, only that many of highest bound."""
+    part = bound[lo:hi]
+    beats = np.flatnonzero(~np.isnan(part) if np.isnan(best) else part > best)
+    if top is not None and len(beats) > top:
+        beats = beats[np.argsort(-part[beats], kind="stable")[:top]]
+    return lo + beats
 
 
 def _cusum_increments(values: np.ndarray, expected: np.ndarray,
@@ -497,7 +508,9 @@ def detect_spikes(series: pd.Series, params: SpikeParams = SpikeParams(),
               for run, score in zip(runs, highest, strict=True)]
     if independent is not None:
         # Regularised once for the series, not once a spike.
-        own = regularise(independent).reindex(series.index, fill_value=0.0).to_numpy()
+        own_series = regularise(independent)
+        own = (own_series.to_numpy() if own_series.index.equals(series.index)
+               else own_series.reindex(series.index, fill_value=0.0).to_numpy())
         spikes = [_with_independent(s, values, mean, own, index, params) for s in spikes]
     return spikes
 
@@ -522,40 +535,82 @@ def _runs(values: np.ndarray, expected: np.ndarray, seasonal: np.ndarray, scores
     """One pass over the points, as they arrive: flag, find the run-up, follow until quiet."""
     n = len(values)
     min_excess = params.min_excess if counts else -np.inf
-    burst = np.zeros(n, dtype=bool)
     # Without a past day the expected level lags the daily ramp: more evidence is needed.
-    threshold = np.where(seasonal, params.threshold, params.cold_threshold)
-    for w in params.windows:  # each point's burst test uses its own trailing windows only
-        maybe = np.flatnonzero(scores.excess(w) >= min_excess)
-        burst[maybe] |= scores.reaches(w, maybe, threshold[maybe])
+    bursts = _BurstTest(scores, params.windows, np.where(seasonal, params.threshold,
+                                                         params.cold_threshold), min_excess)
     # A slow climb is told from the daily ramp only against a seasonal profile, and only in
     # counts: the residuals of a measurement are autocorrelated, so a CUSUM of them drifts.
     increments = (_cusum_increments(values, expected, params) if counts
                   else np.full(n, -np.inf))
-    steps = np.where(seasonal, increments, -np.inf).tolist()
-    flags = burst.tolist()
+    steps = np.where(seasonal, increments, -np.inf)
     limit = params.cusum_limit
+    wake = _next_wake(steps, bursts.maybe, limit)
+    steps_at, maybe = steps.tolist(), bursts.maybe.tolist()
     runs: list[_Run] = []
     cusum, last_zero, i = 0.0, -1, 0
     while i < n:  # the CUSUM is sequential; everything else is arrays
-        total = cusum + steps[i]
+        if cusum == 0.0 and wake[i] > i:
+            # At zero, points that neither raise the CUSUM nor burst leave it at zero.
+            i = wake[i]
+            last_zero = i - 1
+            if i >= n:
+                break
+        total = cusum + steps_at[i]
         if total > 0.0:
             cusum = total
         else:
             cusum, last_zero = 0.0, i
         climb = cusum >= limit and float(
             (values[last_zero + 1:i + 1] - expected[last_zero + 1:i + 1]).sum()) >= min_excess
-        if not (flags[i] or climb):
+        burst = maybe[i] and bursts.at(i)
+        if not (burst or climb):
             i += 1
             continue
         start = (_run_up(values, expected, last_zero, i) if counts
                  else _walk_back(values, expected, i))
         # A burst ends when its longest window calms down; a climb when a longer one does.
-        window = params.windows[-1] if flags[i] else params.climb_window
+        window = params.windows[-1] if burst else params.climb_window
         end, after = _follow(scores, window, i, n, params)
-        runs.append(_Run(start, i, end, "burst" if flags[i] else "climb"))
+        runs.append(_Run(start, i, end, "burst" if burst else "climb"))
         cusum, last_zero, i = 0.0, after - 1, after
     return runs
+
+
+class _BurstTest:
+    """Whether a point bursts: some window's score reaches the threshold with enough excess.
+    Each point's test uses its own trailing windows only. Decided where the pass over the
+    points asks, a stretch at a time: inside a spike nobody asks."""
+
+    STRETCH = 4096
+
+    def __init__(self, scores: _Scores, windows: tuple[int, ...], threshold: np.ndarray,
+                 min_excess: float) -> None:
+        self.scores, self.windows, self.threshold = scores, windows, threshold
+        self.candidates = {w: (np.nan_to_num(scores.bound_of(w), nan=-np.inf) >= threshold)
+                           & (scores.excess(w) >= min_excess) for w in windows}
+        self.maybe = np.logical_or.reduce(list(self.candidates.values()))
+        self.decided = np.zeros(len(threshold), dtype=bool)
+        self.burst = np.zeros(len(threshold), dtype=bool)
+
+    def at(self, i: int) -> bool:
+        if not self.decided[i]:
+            stretch = slice(i, i + self.STRETCH)
+            for w in self.windows:
+                at = i + np.flatnonzero(self.candidates[w][stretch] & ~self.burst[stretch])
+                self.burst[at] |= self.scores.reaches(w, at, self.threshold[at])
+            self.decided[stretch] = True
+        return bool(self.burst[i])
+
+
+def _next_wake(steps: np.ndarray, burst: np.ndarray, limit: float) -> list[int]:
+    """Per point, the first point from it on where a CUSUM at zero can move (a positive
+    step) or a burst flags (`n` if none). With a limit at or under zero a CUSUM at zero can
+    flag a climb: then every point wakes."""
+    n = len(steps)
+    if limit <= 0:
+        return list(range(n + 1))
+    marked = np.where((steps > 0) | burst, np.arange(n), n)
+    return np.minimum.accumulate(marked[::-1])[::-1].tolist() + [n]
 
 
 def _follow(scores: _Scores, window: int, flagged: int, n: int,
@@ -564,9 +619,10 @@ def _follow(scores: _Scores, window: int, flagged: int, n: int,
     closes after `cooldown` points under it. Returns its last open point and the point after
     the cooldown (or `n`). Scored a stretch at a time: a spike is short beside its series."""
     last, lo = flagged, flagged + 1
-    stretch = max(128, 4 * params.cooldown)
+    stretch = params.cooldown + 16
     while lo < n:
         at = np.arange(lo, min(n, lo + stretch))
+        stretch *= 2
         loud = at[scores.reaches(window, at, params.release)]
         opened = np.concatenate(([last], loud))
         following = np.concatenate((loud, [at[-1] + 1]))

@@ -14,6 +14,8 @@ from analysis.linking import Dependency, link_spikes
 from analysis.spikes import (
     Spike,
     _deviance_z,
+    _trailing_spread,
+    _TrailingOrder,
     detect_spikes,
     expected_level,
     is_count_series,
@@ -220,6 +222,21 @@ def test_results_match_the_frozen_output():
     _assert_same_spikes(found, counts["spikes"])
     levels = frozen["levels"]
     _assert_same_spikes(detect_spikes(_frozen_series(levels, "values")), levels["spikes"])
+
+
+@pytest.mark.parametrize("points", [7, 50, 400])
+def test_trailing_spread_at_chosen_points_equals_the_rolling_one(points):
+    """The spread detect_spikes reads at few points (order statistics from ranked blocks) is
+    pandas' rolling quantile and median, value for value: ties, leading NaNs (a window's
+    first sums), windows filling up, and series of several three-window spans."""
+    rng = np.random.default_rng(points)
+    residual = np.round(rng.poisson(0.6, 1500) - rng.choice([0.25, 0.5, 1.75], 1500), 2)
+    residual[:9] = np.nan
+    rolling = _trailing_spread(pd.Series(residual), points).to_numpy()
+    order = _TrailingOrder(residual, points)
+    chosen = np.sort(rng.choice(1500, 300, replace=False))
+    np.testing.assert_array_equal(order.spread(chosen), rolling[chosen])
+    np.testing.assert_array_equal(order.spread(np.arange(1500)), rolling)
 
 
 def _spikes(start: str, end: str, service: str = "notion") -> pd.DataFrame:

@@ -188,7 +188,8 @@ def classify(db: Path | None, everything: bool, in_file: Path | None, out_file: 
 
     Without --in: the warehouse's unclassified posts (--all: every post). With --in FILE --out
     FILE: each output line is the input record plus sentiment, sentiment_scores, is_complaint,
-    complaint_probability, complaint_type and complaint_scores.
+    complaint_probability, complaint_type, complaint_scores, uncertain, language and
+    unsupported_language.
 
     --all after a model change re-labels the whole warehouse in key order, committing as it
     goes; interrupted, the next --all with the same model continues where it stopped.
@@ -211,6 +212,32 @@ def classify(db: Path | None, everything: bool, in_file: Path | None, out_file: 
     r = classify_flow(str(s.db), everything, str(s.model) if s.model else None, batch_size,
                       s.dask_address, s.classify_group_size)
     click.echo(f"{r['classified']} posts classified with {r['model_version']}")
+
+
+@main.group(cls=AftershockGroup)
+def train() -> None:
+    """Train classifier heads on your own labelled posts."""
+
+
+@train.command(name="complaint")
+@click.option("--data", "data_file", required=True,
+              type=click.Path(path_type=Path, exists=True, dir_okay=False),
+              help="CSV of labelled posts.")
+@click.option("--text-col", default="text", show_default=True, help="Column with the post text.")
+@click.option("--label-col", default="label", show_default=True,
+              help="Column with the complaint type (your own taxonomy).")
+@click.option("--out", "out_dir", required=True, type=click.Path(path_type=Path, file_okay=False),
+              help="Model directory to write (use it with classify --model).")
+@click.option("--base", type=click.Path(path_type=Path, exists=True, file_okay=False),
+              default=None, help="Model whose encoder and other heads to reuse (default: bundled).")
+def train_complaint_cmd(data_file: Path, text_col: str, label_col: str, out_dir: Path,
+                        base: Path | None) -> None:
+    """Train the complaint-type head on your labels; the sentiment and is-complaint heads and
+    the encoder come from the base model. Labels humor, praise and none count as
+    non-complaints."""
+    from pipelines.classify import train_complaint_csv
+
+    click.echo(train_complaint_csv(data_file, text_col, label_col, out_dir, base).line())
 
 
 @main.command(name="analyze")

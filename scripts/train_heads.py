@@ -1,11 +1,16 @@
 #!/usr/bin/env python
-"""Retrain the sentiment, is-complaint and complaint-type heads on frozen MiniLM embeddings.
+"""Retrain the sentiment, is-complaint and complaint-type heads on the served (int8 ONNX)
+encoder's embeddings.
 
     python scripts/train_heads.py                  # writes analysis/models/default/
     python scripts/train_heads.py --out /tmp/heads --data /path/to/shared/data
+    python scripts/train_heads.py --encoder-dir DIR   # heads for the encoder.onnx in DIR
 
-Needs scikit-learn (pip install -e '.[train]'). Never reads any TweetEval/SemEval-2017 test
-set; the TweetEval validation split is only scored, and its texts are removed from training.
+The encoder is read from --encoder-dir (default: the --out dir); when that holds no
+encoder.onnx, the stock all-MiniLM-L6-v2 is exported to int8 ONNX first (needs torch). The heads
+are trained on exactly the vectors the served encoder gives (quantisation shifts them). Needs
+the train extra (pip install -e '.[train]'). Never reads any TweetEval/SemEval-2017 test set;
+the TweetEval validation split is only scored, and its texts are removed from training.
 """
 
 from __future__ import annotations
@@ -26,13 +31,15 @@ from analysis.classifier.encoder import (
     EMBEDDING_DIM,
     ENCODER_NAME,
     ENCODER_PACKAGE,
-    MiniLMEncoder,
+    MAX_TOKENS,
+    ONNX_FILE,
+    OnnxEncoder,
 )
 from analysis.classifier.heads import LinearHead
 from analysis.classifier.model import COMPLAINT_LABELS, SENTIMENT_LABELS
 from analysis.classifier.taxonomy import DEFAULT_TAXONOMY_PATH, load_taxonomy
 from analysis.classifier.text import PREPROCESS_NAME
-from analysis.classifier.training import embed, fit_logreg, write_model
+from analysis.classifier.training import copy_encoder, embed, fit_logreg, write_model
 from analysis.classifier.training_data import (
     read_complaints,
     read_seed,
@@ -66,6 +73,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--seed-csv", type=Path, default=DEFAULT_SEED)
     parser.add_argument("--taxonomy", type=Path, default=DEFAULT_TAXONOMY_PATH)
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
+    parser.add_argument(
+        "--encoder-dir", type=Path, default=None, help="dir with encoder.onnx (default: --out)"
+    )
     parser.add_argument("--cache-dir", type=Path, default=DEFAULT_CACHE)
     parser.add_argument("--no-cache", action="store_true", help="do not read or write embeddings")
     parser.add_argument("--version", help="model_version (default minilm-l6-v2+heads-YYYY.MM.DD)")
@@ -73,7 +83,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def train_sentiment(
-    encoder: MiniLMEncoder, data: Path, cache: Path | None
+    encoder: OnnxEncoder, data: Path, cache: Path | None
 ) -> tuple[LinearHead, dict[str, Any]]:
     train, val = sentiment_splits(data)
     x = embed(encoder, train.texts, desc="SemEval 2013-16", cache_dir=cache)
@@ -93,7 +103,7 @@ def macro_recall(head: LinearHead, x: np.ndarray, gold: list[str]) -> float:
 
 
 def train_is_complaint(
-    encoder: MiniLMEncoder, data: Path, seed_csv: Path, non_complaint: set[str], cache: Path | None
+    encoder: OnnxEncoder, data: Path, seed_csv: Path, non_complaint: set[str], cache: Path | None
 ) -> tuple[LinearHead, dict[str, Any]]:
     complaints, _ = read_complaints(data)
     seed = seed_as_complaints(read_seed(seed_csv), non_complaint)
@@ -105,7 +115,7 @@ def train_is_complaint(
 
 
 def train_complaint_type(
-    encoder: MiniLMEncoder, seed_csv: Path, taxonomy: Path, cache: Path | None
+    encoder: OnnxEncoder, seed_csv: Path, taxonomy: Path, cache: Path | None
 ) -> tuple[LinearHead, dict[str, Any]]:
     labels = load_taxonomy(taxonomy)
     names = [label.name for label in labels]
@@ -117,25 +127,55 @@ def train_complaint_type(
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    started = time.monotonic()
-    cache = None if args.no_cache else args.cache_dir
-    taxonomy = load_taxonomy(args.taxonomy)
-    non_complaint = {label.name for label in taxonomy if not label.is_complaint}
-    encoder = MiniLMEncoder(device="cpu")
+    encoder_dir = args.encoder_dir or args.out
+    if not (encoder_dir / ONNX_FILE).is_file():
+        from analysis.classifier.export import export_encoder
 
-    sentiment, sentiment_info = train_sentiment(encoder, args.data, cache)
-    print(f"sentiment: {sentiment_info}")
-    complaint, complaint_info = train_is_complaint(
-        encoder, args.data, args.seed_csv, non_complaint, cache
+        print(f"exporting the stock {ENCODER_NAME} to int8 ONNX in {encoder_dir}", flush=True)
+        export_encoder(encoder_dir)
+    train_heads(
+        args.out,
+        OnnxEncoder(encoder_dir),
+        data=args.data,
+        seed_csv=args.seed_csv,
+        taxonomy_path=args.taxonomy,
+        cache=None if args.no_cache else args.cache_dir,
+        version=args.version,
     )
+    if encoder_dir.resolve() != args.out.resolve():
+        copy_encoder(encoder_dir, args.out)
+    return 0
+
+
+def train_heads(
+    out: Path,
+    encoder: OnnxEncoder,
+    *,
+    data: Path = DEFAULT_DATA,
+    seed_csv: Path = DEFAULT_SEED,
+    taxonomy_path: Path = DEFAULT_TAXONOMY_PATH,
+    cache: Path | None = DEFAULT_CACHE,
+    version: str | None = None,
+    encoder_info: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Fit the three heads on `encoder`'s vectors and write them with meta.json into `out`."""
+    started = time.monotonic()
+    taxonomy = load_taxonomy(taxonomy_path)
+    non_complaint = {label.name for label in taxonomy if not label.is_complaint}
+
+    sentiment, sentiment_info = train_sentiment(encoder, data, cache)
+    print(f"sentiment: {sentiment_info}")
+    complaint, complaint_info = train_is_complaint(encoder, data, seed_csv, non_complaint, cache)
     print(f"is_complaint: {complaint_info}")
-    types, types_info = train_complaint_type(encoder, args.seed_csv, args.taxonomy, cache)
+    types, types_info = train_complaint_type(encoder, seed_csv, taxonomy_path, cache)
     print(f"complaint_type: {types_info}")
 
     today = datetime.now(UTC)
+    fine_tuned = bool((encoder_info or {}).get("fine_tuned"))
+    default_version = "minilm-l6-v2-ft" if fine_tuned else "minilm-l6-v2-int8"
     meta = {
-        "format_version": 1,
-        "model_version": args.version or f"minilm-l6-v2+heads-{today:%Y.%m.%d}",
+        "format_version": 2,
+        "model_version": version or f"{default_version}+heads-{today:%Y.%m.%d}",
         "trained_at": today.isoformat(timespec="seconds"),
         "encoder": {
             "name": ENCODER_NAME,
@@ -143,8 +183,13 @@ def main(argv: list[str] | None = None) -> int:
             "dim": EMBEDDING_DIM,
             "normalization": "l2",
             "pooling": "mean",
-            "precision": "fp32",
-            "max_seq_length": 256,
+            "file": ONNX_FILE,
+            "sha256": encoder.sha256,
+            "runtime": "onnxruntime",
+            "precision": "int8 (dynamic, per-channel weights)",
+            "max_seq_length": MAX_TOKENS,
+            "fine_tuned": fine_tuned,
+            **(encoder_info or {}),
         },
         "preprocess": PREPROCESS_NAME,
         "training_data": TRAINING_DATA,
@@ -165,7 +210,7 @@ def main(argv: list[str] | None = None) -> int:
                 "labels": list(types.labels),
                 "non_complaint_labels": sorted(non_complaint),
                 "training": types_info,
-                "data": "data/labels/complaint_type_seed.csv",
+                "data": str(seed_csv.name),
             },
         },
         "complaint_rule": "is_complaint = P(complaint) >= 0.5 from the is_complaint head; "
@@ -178,10 +223,10 @@ def main(argv: list[str] | None = None) -> int:
         },
     }
     write_model(
-        args.out, {"sentiment": sentiment, "is_complaint": complaint, "complaint_type": types}, meta
+        out, {"sentiment": sentiment, "is_complaint": complaint, "complaint_type": types}, meta
     )
-    print(f"wrote {args.out} ({meta['model_version']}) in {time.monotonic() - started:.0f}s")
-    return 0
+    print(f"wrote {out} ({meta['model_version']}) in {time.monotonic() - started:.0f}s")
+    return meta
 
 
 if __name__ == "__main__":

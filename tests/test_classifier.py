@@ -1,15 +1,19 @@
-"""The bundled classifier on the real MiniLM encoder (no mocks); the load takes a few seconds."""
+"""The bundled classifier on the real int8 ONNX MiniLM (no mocks); the load takes about a second."""
 
 from __future__ import annotations
 
 import json
 import math
 import shutil
+import subprocess
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
+from click.testing import CliRunner
 
 from analysis.classifier import (
     SENTIMENT_LABELS,
@@ -18,7 +22,11 @@ from analysis.classifier import (
     ModelLoadError,
     load_taxonomy,
 )
-from analysis.classifier.model import DEFAULT_MODEL_DIR
+from analysis.classifier.language import detect_language, is_supported
+from analysis.classifier.model import DEFAULT_MODEL_DIR, Uncertainty
+from pipelines.cli import main as cli
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
 
 TAXONOMY = [label.name for label in load_taxonomy()]
 NON_COMPLAINT = {label.name for label in load_taxonomy() if not label.is_complaint}
@@ -57,6 +65,7 @@ def assert_valid(result: Classification) -> None:
     assert (result.complaint_type not in NON_COMPLAINT) == result.is_complaint
     complaint_mass = sum(s for k, s in result.complaint_scores.items() if k not in NON_COMPLAINT)
     assert math.isclose(complaint_mass, result.complaint_probability, abs_tol=1e-4)
+    assert isinstance(result.uncertain, bool) and isinstance(result.unsupported_language, bool)
     json.dumps(result.as_dict())
 
 
@@ -80,21 +89,91 @@ def test_taxonomy_has_the_design_labels() -> None:
 
 
 @pytest.mark.parametrize(
-    "text",
+    ("text", "unsupported"),
     [
-        "",
-        "   ",
-        "🔥🔥💀😭",
-        "x" * 10_000,
-        "ok " * 3_000,
-        "¿Se cayó ChatGPT? No me carga nada",
-        "Notionのページが消えた",
-        "Slack ist komplett down",
+        ("", False),
+        ("   ", False),
+        ("🔥🔥💀😭", False),
+        ("x" * 10_000, False),
+        ("ok " * 3_000, False),
+        ("Notion is down again, nothing loads " * 400, False),  # ~14k chars, truncated
+        ("¿Se cayó ChatGPT? No me carga nada", True),
+        ("Notionのページが消えた", True),
+        ("Slack не работает опять", True),
+        ("Die Seite lädt nicht, GitHub ist schon wieder down", True),
+        ("le site ne marche plus depuis ce matin", True),
     ],
 )
-def test_classify_any_text(classifier: Classifier, text: str) -> None:
+def test_classify_any_text(classifier: Classifier, text: str, unsupported: bool) -> None:
     [result] = classifier.classify([text])
     assert_valid(result)
+    assert result.unsupported_language == unsupported
+
+
+def test_language_tag_of_the_record_wins(classifier: Classifier) -> None:
+    english, spanish_tagged, untagged_spanish = classifier.classify(
+        ["github is down", "github is down", "la app de Notion no funciona"],
+        langs=["en", "es", None],
+    )
+    assert (english.language, english.unsupported_language) == ("en", False)
+    assert (spanish_tagged.language, spanish_tagged.unsupported_language) == ("es", True)
+    assert (untagged_spanish.language, untagged_spanish.unsupported_language) == ("es", True)
+    # The labels are still computed for flagged posts.
+    assert english.complaint_scores == spanish_tagged.complaint_scores
+
+
+@pytest.mark.parametrize(
+    ("text", "language"),
+    [
+        ("Claude is down again, 500 errors everywhere", "en"),
+        ("cant login to my account smh", "en"),
+        ("o app não abre de jeito nenhum", "pt"),
+        ("Notion ist schon wieder nicht erreichbar", "de"),
+        ("Zoom m'a facturé l'abonnement annuel alors que j'avais résilié", "fr"),
+        ("Notionやめて Obsidianに移行した", "ja"),
+        ("🔥🔥", "und"),
+        ("https://status.example.com @someone", "und"),
+    ],
+)
+def test_detect_language(text: str, language: str) -> None:
+    assert detect_language(text) == language
+
+
+@pytest.mark.parametrize(
+    ("tag", "expected"), [("en-US", ("en", True)), ("und", ("en", True)), ("pt_BR", ("pt", False))]
+)
+def test_language_tags_are_normalised(tag: str, expected: tuple[str, bool]) -> None:
+    assert is_supported(tag, "the app is down again for everyone") == expected
+
+
+@pytest.mark.parametrize(
+    ("sentiment_top", "p_complaint", "type_share", "uncertain"),
+    [
+        (0.9, 0.95, 0.9, False),
+        (0.9, 0.05, 0.9, False),
+        (0.5, 0.95, 0.9, True),  # sentiment split
+        (0.9, 0.6, 0.9, True),  # complaint or not: a coin toss
+        (0.9, 0.95, 0.3, True),  # which complaint: unclear
+    ],
+)
+def test_uncertainty_rule(
+    sentiment_top: float, p_complaint: float, type_share: float, uncertain: bool
+) -> None:
+    assert Uncertainty().is_uncertain(sentiment_top, p_complaint, type_share) == uncertain
+
+
+def test_uncertain_flag_follows_the_scores(classifier: Classifier) -> None:
+    texts = ["Claude is down again, 500 errors everywhere", "hmm", "notion", "ok then", "lol"]
+    rule = classifier.uncertainty
+    flags = []
+    for r in classifier.classify(texts):
+        group = [k for k in r.complaint_scores if (k in NON_COMPLAINT) != r.is_complaint]
+        share = r.complaint_scores[r.complaint_type] / sum(r.complaint_scores[k] for k in group)
+        expected = rule.is_uncertain(max(r.sentiment_scores.values()), r.complaint_probability,
+                                     share)
+        assert r.uncertain == expected
+        flags.append(r.uncertain)
+    assert flags[0] is False  # a clear outage complaint is not flagged
 
 
 def test_as_dict_has_the_contract_fields(classifier: Classifier) -> None:
@@ -106,6 +185,9 @@ def test_as_dict_has_the_contract_fields(classifier: Classifier) -> None:
         "complaint_probability",
         "complaint_type",
         "complaint_scores",
+        "uncertain",
+        "language",
+        "unsupported_language",
     }
 
 
@@ -131,7 +213,7 @@ def test_identical_texts_are_encoded_once(classifier: Classifier) -> None:
     progress: list[int] = []
     results = clf.classify(texts, batch_size=2, progress=progress.append)
     assert sorted(counting.seen) == sorted({"github is down", "RT github is down", ""})
-    assert sum(progress) == len(texts) and len(progress) == 2
+    assert sum(progress) == len(texts) and len(progress) == 1  # one group of batches
     assert results[0] == results[2] == results[4] and results[3] == results[5]
     assert len(results) == len(texts)
 
@@ -142,7 +224,9 @@ def test_batches_do_not_change_results(classifier: Classifier) -> None:
     many = classifier.classify(texts, batch_size=64)
     for a, b in zip(one, many, strict=True):
         assert a.sentiment == b.sentiment and a.complaint_type == b.complaint_type
-        assert math.isclose(a.complaint_probability, b.complaint_probability, abs_tol=1e-4)
+        # Dynamic int8 scales each batch's activations by the batch's own range, so a post's
+        # neighbours move its scores a little (model card: up to ~0.13 on TweetEval, p95 0.055).
+        assert math.isclose(a.complaint_probability, b.complaint_probability, abs_tol=0.06)
 
 
 def test_empty_input(classifier: Classifier) -> None:
@@ -152,7 +236,7 @@ def test_empty_input(classifier: Classifier) -> None:
 def test_model_version_comes_from_meta(classifier: Classifier) -> None:
     meta = json.loads((DEFAULT_MODEL_DIR / "meta.json").read_text())
     assert classifier.model_version == meta["model_version"]
-    assert classifier.model_version.startswith("minilm-l6-v2+heads-")
+    assert classifier.model_version.startswith("minilm-l6-v2")
 
 
 def test_missing_model_dir_raises(tmp_path: Path) -> None:
@@ -196,3 +280,147 @@ def test_retrain_complaint_type_on_own_labels(classifier: Classifier, tmp_path: 
     assert custom.model_version.startswith(classifier.model_version + "+custom-")
     [result] = custom.classify(["figma is down, nothing loads"])
     assert set(result.complaint_scores) == {"none", "outage", "praise"}
+
+
+def test_heads_refuse_a_different_encoder(tmp_path: Path) -> None:
+    model = tmp_path / "model"
+    shutil.copytree(DEFAULT_MODEL_DIR, model)
+    meta = json.loads((model / "meta.json").read_text())
+    meta["encoder"]["sha256"] = "0" * 64  # as if the heads were fitted on another export
+    (model / "meta.json").write_text(json.dumps(meta))
+    with pytest.raises(ModelLoadError, match="sha256"):
+        Classifier.load(model)
+
+
+SERVE_OFFLINE = """
+import json, socket, sys, time
+def refuse(*args, **kwargs):
+    raise OSError("network access attempted while serving")
+socket.socket.connect = refuse
+socket.create_connection = refuse
+started = time.perf_counter()
+from pipelines.classify import classify_file, load_classifier
+clf = load_classifier(None)
+load_s = time.perf_counter() - started
+from pathlib import Path
+n = classify_file(Path(sys.argv[1]), Path(sys.argv[2]), clf)
+heavy = sorted(m for m in ("torch", "transformers", "sentence_transformers", "sklearn")
+               if m in sys.modules)
+print(json.dumps({"n": n, "load_s": load_s, "heavy": heavy}))
+"""
+
+
+def test_serving_is_offline_and_never_imports_torch(tmp_path: Path) -> None:
+    posts = tmp_path / "posts.jsonl"
+    posts.write_text(json.dumps({"id": "1", "text": "github is down"}) + "\n")
+    done = subprocess.run(
+        [sys.executable, "-c", SERVE_OFFLINE, str(posts), str(tmp_path / "out.jsonl")],
+        capture_output=True, text=True, cwd=REPO_ROOT, timeout=120, check=False,
+        env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "PYTHONPATH": str(REPO_ROOT)},
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    report = json.loads(done.stdout.strip().splitlines()[-1])
+    assert report["n"] == 1
+    assert report["heavy"] == []  # no torch, transformers or scikit-learn on the serving path
+    assert report["load_s"] < 10  # ~1 s here; generous for a busy shared CI machine
+
+
+CLEAR = [
+    ("Claude is down again, 500 errors everywhere, can't get anything done", "negative", True),
+    ("Huge thanks to the Stripe team, fixed in minutes. Love it!", "positive", False),
+    ("Notion is rolling out its new calendar to all workspaces on Tuesday.", "neutral", False),
+    ("I hate this app so much, it deleted all my notes. Worst update ever", "negative", True),
+    ("Best release yet, the new Figma dev mode is amazing!!", "positive", False),
+]
+
+
+@pytest.mark.parametrize(("text", "sentiment", "complaint"), CLEAR)
+def test_clear_sentiment_and_complaint(
+    classifier: Classifier, text: str, sentiment: str, complaint: bool
+) -> None:
+    [result] = classifier.classify([text])
+    assert result.sentiment == sentiment
+    assert result.is_complaint == complaint
+
+
+CLEAR_TYPES = [
+    ("outage", "Slack is completely down for everyone, nothing loads at all. Total outage"),
+    ("errors", "GitHub keeps throwing 500 internal server errors on every push"),
+    ("slowness", "Jira is painfully slow today, every page takes 30 seconds to load"),
+    ("access", "I can't log in to Discord, the 2FA code never arrives and I'm locked out"),
+    ("data_loss", "Notion lost all my notes from yesterday, the pages are just gone"),
+    ("quality", "ChatGPT answers got so much dumber lately, it ignores half my instructions"),
+    ("billing", "Spotify charged me twice this month and support won't refund me"),
+    ("switching", "Cancelled my Notion subscription and switched to Obsidian"),
+    ("communication", "Zoom has been down an hour and the status page still says all green"),
+    ("humor", "github is down so I guess I'm a project manager today lol"),
+    ("praise", "Shoutout to the Vercel team, fastest support I've ever had. Love it"),
+    ("none", "Does anyone know how to export a Trello board to CSV?"),
+]
+
+
+@pytest.mark.parametrize(("label", "text"), CLEAR_TYPES, ids=[c[0] for c in CLEAR_TYPES])
+def test_clear_complaint_types(classifier: Classifier, label: str, text: str) -> None:
+    [result] = classifier.classify([text])
+    assert result.complaint_type == label
+
+
+def test_train_complaint_then_classify_with_the_model(tmp_path: Path) -> None:
+    rows = {
+        "late": ["my flight is delayed 3 hours", "plane still not boarding, late again",
+                 "delayed departure with no reason given", "two hour delay at the gate"],
+        "bags": ["they lost my luggage", "my suitcase never arrived",
+                 "baggage claim lost my bag again", "where is my checked bag"],
+        "none": ["lovely crew today", "booked a flight to Boston",
+                 "what a view from the window seat", "boarding now, see you soon"],
+    }
+    data = pd.DataFrame([{"tweet": t, "reason": k} for k, ts in rows.items() for t in ts]
+                        + [{"tweet": "", "reason": "late"}, {"tweet": "no label", "reason": ""}])
+    csv = tmp_path / "labels.csv"
+    data.to_csv(csv, index=False)
+    model = tmp_path / "airline-model"
+    trained = CliRunner().invoke(cli, ["train", "complaint", "--data", str(csv), "--text-col",
+                                       "tweet", "--label-col", "reason", "--out", str(model)])
+    assert trained.exit_code == 0, trained.output
+    assert "trained on 12 posts (2 rows without text or label skipped" in trained.output
+
+    posts = tmp_path / "posts.jsonl"
+    posts.write_text("\n".join(json.dumps({"id": str(i), "text": t}) for i, t in
+                               enumerate(["they lost my luggage on the way home",
+                                          "flight delayed again, still at the gate"])) + "\n")
+    out = tmp_path / "out.jsonl"
+    done = CliRunner().invoke(cli, ["classify", "--in", str(posts), "--out", str(out),
+                                    "--model", str(model)])
+    assert done.exit_code == 0, done.output
+    lines = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [set(r["complaint_scores"]) for r in lines] == [{"late", "bags", "none"}] * 2
+    assert [r["complaint_type"] for r in lines] == ["bags", "late"]
+
+
+def test_train_complaint_with_a_missing_column_is_a_one_line_error(tmp_path: Path) -> None:
+    csv = tmp_path / "labels.csv"
+    csv.write_text("text,label\nnotion is down,outage\n")
+    result = CliRunner().invoke(cli, ["train", "complaint", "--data", str(csv), "--label-col",
+                                      "reason", "--out", str(tmp_path / "m")])
+    assert result.exit_code == 1
+    assert result.output.startswith("error: ") and "no column reason" in result.output
+
+
+def test_warehouse_classification_stores_the_flags(classifier: Classifier, db: Path) -> None:
+    from pipelines.classify import classify_warehouse
+    from pipelines.warehouse.writer import writing
+
+    post = {"source": "x", "id": "1", "service": "notion",
+            "created_at": pd.Timestamp("2024-01-01T00:00Z"), "text": "Notion is down again",
+            "author": "a", "author_followers": 3, "likes": 1, "reposts": 0, "replies": 0,
+            "quotes": 0, "lang": "en", "url": None, "is_repost": False, "parent_id": None,
+            "raw_page_id": None}
+    spanish = {**post, "id": "2", "text": "Notion no funciona otra vez", "lang": None}
+    tagged = {**post, "id": "3", "text": "Notion is down again", "lang": "de"}
+    with writing(db) as wh:
+        wh.upsert_posts(pd.DataFrame([post, spanish, tagged]))
+        assert classify_warehouse(wh, classifier).classified == 3
+        rows = wh.con.execute(
+            "SELECT id, language, unsupported_language, uncertain IS NOT NULL FROM posts "
+            "ORDER BY id").fetchall()
+    assert rows == [("1", "en", False, True), ("2", "es", True, True), ("3", "de", True, True)]

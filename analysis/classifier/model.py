@@ -4,20 +4,31 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from analysis.classifier.encoder import ENCODER_NAME, Encoder, MiniLMEncoder
+from analysis.classifier.encoder import (
+    DEFAULT_MODEL_DIR,
+    ENCODER_NAME,
+    ONNX_FILE,
+    Encoder,
+    OnnxEncoder,
+    file_sha256,
+)
 from analysis.classifier.errors import ModelLoadError
 from analysis.classifier.heads import FloatArray, LinearHead
+from analysis.classifier.language import UNKNOWN, is_supported
 from analysis.classifier.text import PREPROCESS_NAME, normalise
 
 SENTIMENT_LABELS: tuple[str, ...] = ("negative", "neutral", "positive")
 COMPLAINT_LABELS: tuple[str, ...] = ("not_complaint", "complaint")
-DEFAULT_MODEL_DIR = Path(__file__).resolve().parent.parent / "models" / "default"
+
+# Distinct texts go to the encoder in groups of this many batches: big enough for the
+# encoder's length sort to pay off, small enough for a steady progress bar.
+GROUP_BATCHES = 16
 
 HEAD_FILES = {
     "sentiment": "sentiment.npz",
@@ -34,6 +45,9 @@ class Classification:
     complaint_probability: float
     complaint_type: str  # one of the taxonomy labels
     complaint_scores: dict[str, float]  # every taxonomy label, sum to 1
+    uncertain: bool = False  # some decision is close to its threshold (see Uncertainty)
+    language: str = UNKNOWN  # ISO 639-1 from the record's tag or the heuristic, "und": unknown
+    unsupported_language: bool = False  # not a language the model reads well: labels unreliable
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -43,7 +57,27 @@ class Classification:
             "complaint_probability": self.complaint_probability,
             "complaint_type": self.complaint_type,
             "complaint_scores": dict(self.complaint_scores),
+            "uncertain": self.uncertain,
+            "language": self.language,
+            "unsupported_language": self.unsupported_language,
         }
+
+
+@dataclass(frozen=True)
+class Uncertainty:
+    """When a post says the model is unsure: any one of these. Scores are calibrated
+    (temperature-scaled), so a threshold reads as a probability of being right."""
+
+    sentiment_min: float = 0.55  # top sentiment score below this
+    complaint_margin: float = 0.2  # complaint_probability within 0.5 +- this
+    type_min: float = 0.5  # the type's share of its group's mass below this
+
+    def is_uncertain(self, sentiment_top: float, p_complaint: float, type_share: float) -> bool:
+        return (
+            sentiment_top < self.sentiment_min
+            or abs(p_complaint - 0.5) < self.complaint_margin
+            or type_share < self.type_min
+        )
 
 
 def combine_complaint(p_complaint: float, type_probs: FloatArray, mask: np.ndarray) -> FloatArray:
@@ -86,32 +120,39 @@ class Classifier:
         assert type_head.complaint_mask is not None  # checked by _load_heads
         self.complaint_types: tuple[str, ...] = type_head.labels
         self._mask = type_head.complaint_mask
+        self.uncertainty = Uncertainty(**meta.get("uncertainty", {}))
 
     @classmethod
     def load(
         cls,
         model_dir: Path | None = None,
-        device: str | None = None,
         encoder: Encoder | None = None,
+        threads: int | None = None,
     ) -> Classifier:
         """Read meta.json and the heads from `model_dir` (default: the bundled model), then the
-        encoder unless one is passed in (to share it between models). Raises ModelLoadError
-        before the slow encoder load if any file is bad."""
+        ONNX encoder beside them unless one is passed in (to share it between models). Raises
+        ModelLoadError if any file is bad or the encoder is not the one the heads were trained
+        on (the sha256 in meta.json)."""
         directory = Path(model_dir) if model_dir is not None else DEFAULT_MODEL_DIR
         meta = read_meta(directory)
         heads = _load_heads(directory, meta)
-        return cls(encoder or MiniLMEncoder(device=device), heads, meta)
+        if encoder is None:
+            check_encoder_file(directory, meta)
+            encoder = OnnxEncoder(directory, threads=threads)
+        return cls(encoder, heads, meta)
 
     def classify(
         self,
         texts: Sequence[str],
         batch_size: int = 64,
         progress: Callable[[int], None] | None = None,
+        langs: Sequence[str | None] | None = None,
     ) -> list[Classification]:
-        """Classify `texts`, in input order.
+        """Classify `texts`, in input order. `langs`, when given, are the records' own
+        language tags (None where absent); untagged posts get the heuristic's language.
 
         Each distinct (normalised) text is encoded once, so reposts cost nothing. After every
-        encoder batch `progress(n)` gets the number of *input* texts that batch completed (an
+        group of encoder batches `progress(n)` gets the number of *input* texts it completed (an
         increment, so `progress=tqdm_bar.update` works); the increments sum to len(texts).
         """
         if batch_size < 1:
@@ -120,12 +161,14 @@ class Classifier:
         uses: dict[str, list[int]] = {}
         for i, key in enumerate(keys):
             uses.setdefault(key, []).append(i)
-        # Similar lengths in one batch means less padding: sort the distinct texts by length.
+        # Similar lengths in one batch means less padding: sort the distinct texts by length;
+        # the encoder sorts each group again by token count.
         distinct = sorted(uses, key=len)
+        group = batch_size * GROUP_BATCHES
         results: list[Classification | None] = [None] * len(keys)
-        for start in range(0, len(distinct), batch_size):
-            batch = distinct[start : start + batch_size]
-            embeddings = self.encoder.encode(batch, batch_size=len(batch))
+        for start in range(0, len(distinct), group):
+            batch = distinct[start : start + group]
+            embeddings = self.encoder.encode(batch, batch_size=batch_size)
             done = 0
             for key, row in zip(batch, self._classify_embeddings(embeddings), strict=True):
                 for i in uses[key]:
@@ -133,7 +176,14 @@ class Classifier:
                 done += len(uses[key])
             if progress is not None:
                 progress(done)
-        return [r for r in results if r is not None]
+        tags = langs if langs is not None else [None] * len(keys)
+        if len(tags) != len(keys):
+            raise ValueError(f"{len(keys)} texts but {len(tags)} language tags")
+        return [
+            _with_language(r, tag, key)
+            for r, tag, key in zip(results, tags, keys, strict=True)
+            if r is not None
+        ]
 
     def _classify_embeddings(self, embeddings: FloatArray) -> list[Classification]:
         sentiment = self.heads["sentiment"].predict_proba(embeddings)
@@ -147,16 +197,26 @@ class Classifier:
         is_complaint = p_complaint >= 0.5
         joint = combine_complaint(p_complaint, types, self._mask)
         labels = self.heads["sentiment"].labels
+        picked = pick_type(is_complaint, joint, self._mask)
+        group = self._mask if is_complaint else ~self._mask
+        group_mass = float(joint[group].sum()) if group.any() else 1.0
+        share = float(joint[picked]) / max(group_mass, 1e-12)
         return Classification(
             sentiment=labels[int(np.argmax(sentiment))],
             sentiment_scores={label: float(s) for label, s in zip(labels, sentiment, strict=True)},
             is_complaint=is_complaint,
             complaint_probability=p_complaint,
-            complaint_type=self.complaint_types[pick_type(is_complaint, joint, self._mask)],
+            complaint_type=self.complaint_types[picked],
             complaint_scores={
                 label: float(s) for label, s in zip(self.complaint_types, joint, strict=True)
             },
+            uncertain=self.uncertainty.is_uncertain(float(sentiment.max()), p_complaint, share),
         )
+
+
+def _with_language(result: Classification, tag: str | None, text: str) -> Classification:
+    language, supported = is_supported(tag, text)
+    return replace(result, language=language, unsupported_language=not supported)
 
 
 def read_meta(directory: Path) -> dict[str, Any]:
@@ -179,6 +239,18 @@ def read_meta(directory: Path) -> dict[str, Any]:
     if meta.get("preprocess", PREPROCESS_NAME) != PREPROCESS_NAME:
         raise ModelLoadError(f"{path}: unknown preprocessing {meta.get('preprocess')!r}")
     return meta
+
+
+def check_encoder_file(directory: Path, meta: dict[str, Any]) -> None:
+    """Quantisation and fine-tuning move the embeddings: heads only fit their own encoder."""
+    path = directory / ONNX_FILE
+    if not path.is_file():
+        raise ModelLoadError(f"encoder file missing: {path}")
+    expected = meta["encoder"].get("sha256")
+    if expected is not None and file_sha256(path) != expected:
+        raise ModelLoadError(
+            f"{path} is not the encoder the heads in {directory} were trained on (sha256 differs)"
+        )
 
 
 def _load_heads(directory: Path, meta: dict[str, Any]) -> dict[str, LinearHead]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -36,7 +37,8 @@ def embed(
     from tqdm import tqdm
 
     normalised = [normalise(t) for t in texts]
-    cache = EmbeddingCache(cache_dir, encoder.name) if cache_dir is not None else None
+    identity = str(getattr(encoder, "fingerprint", encoder.name))
+    cache = EmbeddingCache(cache_dir, identity) if cache_dir is not None else None
     vectors = cache.lookup(normalised) if cache is not None else {}
     # Encode the missing distinct texts sorted by length (less padding), then scatter back.
     missing = sorted(set(normalised) - vectors.keys(), key=len)
@@ -229,5 +231,22 @@ def retrain_complaint_type(
         "training": info,
         "data": data_note,
     }
+    copy_encoder(base_dir, out_dir)
     write_model(out_dir, heads, meta)
     return info
+
+
+def copy_encoder(src_dir: Path, out_dir: Path) -> None:
+    """Put the encoder files beside the heads (a hard link where possible: ~23 MB)."""
+    from analysis.classifier.encoder import ONNX_FILE, TOKENIZER_FILE
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for name in (ONNX_FILE, TOKENIZER_FILE):
+        source, target = src_dir / name, out_dir / name
+        if target.exists() and target.samefile(source):
+            continue
+        target.unlink(missing_ok=True)
+        try:
+            os.link(source, target)
+        except OSError:
+            shutil.copyfile(source, target)

@@ -358,6 +358,23 @@ CREATE TABLE alerts_sent (
 );
 """
 
+# The classifier says when it is unsure and when a post's language is one it does not read well
+# (docs/model-card.md); null for rows classified before this migration.
+_V9 = """
+ALTER TABLE classifications ADD COLUMN uncertain BOOLEAN;
+ALTER TABLE classifications ADD COLUMN language VARCHAR;
+ALTER TABLE classifications ADD COLUMN unsupported_language BOOLEAN;
+
+CREATE OR REPLACE VIEW posts AS
+SELECT p.source, p.id, p.service, p.created_at, p.text, p.author, p.author_followers,
+       p.likes, p.reposts, p.replies, p.quotes, p.lang, p.url, p.is_repost, p.parent_id,
+       c.sentiment, c.sentiment_scores, c.is_complaint, c.complaint_probability,
+       c.complaint_type, c.complaint_scores, c.model_version, c.classified_at,
+       c.uncertain, c.language, c.unsupported_language
+FROM post_records p
+LEFT JOIN classifications c USING (source, id);
+"""
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "initial schema", _V1),
     Migration(2, "source checkpoints", _V2),
@@ -367,6 +384,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(6, "provider components and page status", _V6),
     Migration(7, "spike flag time, kind and virality", _V7),
     Migration(8, "alerts sent", _V8),
+    Migration(9, "classification uncertainty and language flags", _V9),
 )
 
 LATEST_VERSION = MIGRATIONS[-1].version

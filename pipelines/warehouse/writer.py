@@ -21,7 +21,8 @@ POST_COLUMNS = [
 METRIC_COLUMNS = ["author_followers", "likes", "reposts", "replies", "quotes"]
 CLASSIFICATION_COLUMNS = [
     "source", "id", "model_version", "sentiment", "sentiment_scores", "is_complaint",
-    "complaint_probability", "complaint_type", "complaint_scores",
+    "complaint_probability", "complaint_type", "complaint_scores", "uncertain", "language",
+    "unsupported_language",
 ]
 QUARANTINE_COLUMNS = ["source", "record_hash", "record", "reason", "origin"]
 RAW_PAGE_COLUMNS = ["source", "page_id", "format", "origin", "payload"]

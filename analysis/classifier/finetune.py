@@ -1,0 +1,123 @@
+"""Fine-tune MiniLM on labelled tweets (torch; the `train` extra), for scripts/train_model.py.
+
+Each task is a linear head on the mean-pooled sentence vector; batches cycle through the tasks in
+proportion to their sizes, with class-weighted cross-entropy (the metrics are macro-averaged).
+Only the encoder is kept: the served heads are refitted afterwards on the int8 export's vectors.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from analysis.classifier.text import normalise
+from analysis.classifier.torch_encoder import base_model_dir, mean_pool
+
+
+@dataclass
+class Task:
+    name: str
+    texts: list[str]
+    labels: list[str]
+    label_set: tuple[str, ...]
+
+
+@dataclass
+class FinetuneConfig:
+    epochs: float = 1.0
+    batch_size: int = 32
+    max_tokens: int = 64  # tweets; longer posts are truncated only while training
+    learning_rate: float = 4e-5
+    warmup: float = 0.06
+    seed: int = 0
+    threads: int | None = None
+
+
+def finetune(tasks: Sequence[Task], out_dir: Path, config: FinetuneConfig) -> dict[str, Any]:
+    """Train and save a transformers checkpoint (model + tokenizer) to out_dir."""
+    import torch
+    from tqdm import tqdm
+    from transformers import AutoModel, AutoTokenizer, get_linear_schedule_with_warmup
+
+    if config.threads is not None:
+        torch.set_num_threads(config.threads)
+    random.seed(config.seed)
+    torch.manual_seed(config.seed)
+    source = base_model_dir()
+    tokenizer = AutoTokenizer.from_pretrained(str(source))
+    model = AutoModel.from_pretrained(str(source))
+    heads = torch.nn.ModuleDict(
+        {t.name: torch.nn.Linear(model.config.hidden_size, len(t.label_set)) for t in tasks}
+    )
+    losses = {t.name: torch.nn.CrossEntropyLoss(weight=_class_weights(t)) for t in tasks}
+    batches = _schedule(tasks, config)
+    params = list(model.parameters()) + list(heads.parameters())
+    optimizer = torch.optim.AdamW(params, lr=config.learning_rate, weight_decay=0.01)
+    scheduler = get_linear_schedule_with_warmup(
+        optimizer, int(config.warmup * len(batches)), len(batches)
+    )
+    by_name = {t.name: t for t in tasks}
+    model.train()
+    running: dict[str, float] = {}
+    with tqdm(batches, desc="fine-tuning MiniLM", unit="batch") as bar:
+        for name, rows in bar:
+            task = by_name[name]
+            encoded = tokenizer(
+                [normalise(task.texts[i]) for i in rows],
+                padding=True,
+                truncation=True,
+                max_length=config.max_tokens,
+                return_tensors="pt",
+            )
+            hidden = model(**encoded).last_hidden_state
+            logits = heads[name](mean_pool(hidden, encoded["attention_mask"]) * 20.0)
+            target = torch.tensor([task.label_set.index(task.labels[i]) for i in rows])
+            loss = losses[name](logits, target)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(params, 1.0)
+            optimizer.step()
+            scheduler.step()
+            optimizer.zero_grad()
+            running[name] = 0.98 * running.get(name, float(loss)) + 0.02 * float(loss)
+            bar.set_postfix({k: f"{v:.3f}" for k, v in running.items()})
+    model.eval()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(str(out_dir))
+    tokenizer.save_pretrained(str(out_dir))
+    return {
+        "tasks": {t.name: len(t.texts) for t in tasks},
+        "batches": len(batches),
+        "epochs": config.epochs,
+        "batch_size": config.batch_size,
+        "max_tokens": config.max_tokens,
+        "learning_rate": config.learning_rate,
+        "seed": config.seed,
+        "final_loss": {k: round(v, 4) for k, v in running.items()},
+    }
+
+
+def _class_weights(task: Task) -> Any:
+    import torch
+
+    counts = [max(task.labels.count(label), 1) for label in task.label_set]
+    total = sum(counts)
+    return torch.tensor([total / (len(counts) * c) for c in counts], dtype=torch.float32)
+
+
+def _schedule(tasks: Sequence[Task], config: FinetuneConfig) -> list[tuple[str, list[int]]]:
+    """Shuffled (task, row indices) batches: `epochs` passes over every task, interleaved."""
+    rng = random.Random(config.seed)
+    batches: list[tuple[str, list[int]]] = []
+    for task in tasks:
+        rows: list[int] = []
+        whole, part = divmod(config.epochs, 1.0)
+        for _ in range(int(whole)):
+            rows += rng.sample(range(len(task.texts)), len(task.texts))
+        rows += rng.sample(range(len(task.texts)), int(part * len(task.texts)))
+        size = config.batch_size
+        batches += [(task.name, rows[i : i + size]) for i in range(0, len(rows), size)]
+    rng.shuffle(batches)
+    return batches

@@ -1,0 +1,119 @@
+#!/usr/bin/env python
+"""Build the served classifier from ../shared/data in one command: the encoder exported to int8
+ONNX, then the three heads fitted on that int8 encoder's vectors.
+
+    pip install -e '.[train]'
+    python scripts/train_model.py                       # the shipped model (frozen MiniLM)
+    python scripts/train_model.py --finetune --out /tmp/ft-model   # fine-tune MiniLM first
+
+Steps, each with a progress bar, on a 2-core CPU with no GPU:
+1. (--finetune) fine-tune all-MiniLM-L6-v2 on SemEval 2013-2016 sentiment (TweetEval validation
+   tweets and their near copies removed), optionally with the complaints data and the seed set
+   (--with-complaints: the complaint cross-validation scores are then optimistic, since the
+   encoder has seen every fold);
+2. export the (fine-tuned or stock) encoder to ONNX with pooling in the graph, dynamic int8;
+3. fit the sentiment, is-complaint and complaint-type heads on the int8 vectors
+   (scripts/train_heads.py), with C and temperature chosen by cross-validation.
+Never reads any TweetEval / SemEval-2017 test set. Measure the result with
+scripts/evaluate_classifier.py --model OUT.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO_ROOT))
+sys.path.insert(0, str(REPO_ROOT / "scripts"))
+
+from train_heads import DEFAULT_CACHE, DEFAULT_DATA, DEFAULT_OUT, DEFAULT_SEED, train_heads
+
+from analysis.classifier.encoder import OnnxEncoder
+from analysis.classifier.export import export_encoder
+from analysis.classifier.model import COMPLAINT_LABELS, SENTIMENT_LABELS
+from analysis.classifier.taxonomy import DEFAULT_TAXONOMY_PATH, load_taxonomy
+from analysis.classifier.training_data import (
+    read_complaints,
+    read_seed,
+    seed_as_complaints,
+    sentiment_splits,
+)
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
+    parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
+    parser.add_argument("--seed-csv", type=Path, default=DEFAULT_SEED)
+    parser.add_argument("--taxonomy", type=Path, default=DEFAULT_TAXONOMY_PATH)
+    parser.add_argument("--cache-dir", type=Path, default=DEFAULT_CACHE)
+    parser.add_argument("--version", default=None)
+    parser.add_argument("--finetune", action="store_true", help="fine-tune MiniLM first")
+    parser.add_argument("--with-complaints", action="store_true",
+                        help="also fine-tune on the complaints data and the seed set")
+    parser.add_argument("--epochs", type=float, default=1.0)
+    parser.add_argument("--sentiment-limit", type=int, default=None,
+                        help="fine-tune on a random subset of this many sentiment tweets")
+    parser.add_argument("--threads", type=int, default=None)
+    return parser.parse_args(argv)
+
+
+def finetune_tasks(args: argparse.Namespace) -> list:  # type: ignore[type-arg]
+    from analysis.classifier.finetune import Task
+
+    train, _ = sentiment_splits(args.data)
+    rows = list(range(len(train.texts)))
+    if args.sentiment_limit is not None and args.sentiment_limit < len(rows):
+        rows = sorted(random.Random(0).sample(rows, args.sentiment_limit))
+    tasks = [Task("sentiment", [train.texts[i] for i in rows], [train.labels[i] for i in rows],
+                  SENTIMENT_LABELS)]
+    if args.with_complaints:
+        taxonomy = load_taxonomy(args.taxonomy)
+        seed = read_seed(args.seed_csv)
+        complaints, _ = read_complaints(args.data)
+        non_complaint = {label.name for label in taxonomy if not label.is_complaint}
+        binary = seed_as_complaints(seed, non_complaint)
+        tasks.append(Task("is_complaint", complaints.texts + binary.texts,
+                          complaints.labels + binary.labels, COMPLAINT_LABELS))
+        tasks.append(Task("complaint_type", seed.texts, seed.labels,
+                          tuple(label.name for label in taxonomy)))
+    return tasks
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    started = time.monotonic()
+    encoder_info: dict[str, object] = {"fine_tuned": False}
+    with tempfile.TemporaryDirectory() as tmp:
+        hf_dir = None
+        if args.finetune:
+            from analysis.classifier.finetune import FinetuneConfig, finetune
+
+            hf_dir = Path(tmp) / "finetuned"
+            config = FinetuneConfig(epochs=args.epochs, threads=args.threads)
+            info = finetune(finetune_tasks(args), hf_dir, config)
+            encoder_info = {"fine_tuned": True, "fine_tuning": info}
+            print(f"fine-tuned: {info}", flush=True)
+        print("exporting the encoder to int8 ONNX...", flush=True)
+        export_encoder(args.out, hf_dir)
+    train_heads(
+        args.out,
+        OnnxEncoder(args.out, threads=args.threads),
+        data=args.data,
+        seed_csv=args.seed_csv,
+        taxonomy_path=args.taxonomy,
+        cache=args.cache_dir,
+        version=args.version,
+        encoder_info=encoder_info,
+    )
+    print(f"model written to {args.out} in {(time.monotonic() - started) / 60:.1f} min")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

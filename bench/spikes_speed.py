@@ -19,6 +19,7 @@ import argparse
 import statistics
 import time
 from collections.abc import Callable
+from functools import partial
 
 import numpy as np
 import pandas as pd
@@ -94,8 +95,8 @@ def main() -> None:
     print(warehouse or "warehouse: none at the configured path (pass --db)")
     for days in LENGTHS_DAYS:
         counts, independent = synthetic_counts(days)
-        seconds = median_seconds(
-            lambda c=counts, i=independent: detect_spikes(c, independent=i), args.repeats)
+        seconds = median_seconds(partial(detect_spikes, counts, independent=independent),
+                                 args.repeats)
         print(line(f"synthetic {days} days", 1, len(counts), seconds))
 
 

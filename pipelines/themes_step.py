@@ -6,6 +6,7 @@ however many spikes it falls in. Recomputed as a whole, so re-running never dupl
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Callable, Mapping, Sequence
 
@@ -21,7 +22,7 @@ from pipelines.warehouse.writer import Warehouse
 
 SPIKE_THEME_COLUMNS = ["spike_id", "theme_id", "label", "posts", "distinct_texts", "share",
                        "representative_id", "representative_source", "representative_text",
-                       "sample_ids"]
+                       "sample_ids", "posts_signature"]
 # Clustering cost grows with the square of the posts; the most-reached 2,000 say what a spike
 # is about (and are what most people saw).
 MAX_POSTS_PER_SPIKE = 2000
@@ -85,20 +86,36 @@ def spike_themes(posts: pd.DataFrame, embeddings: np.ndarray,
                 "representative_text": texts[t.representative],
                 "sample_ids": json.dumps([{"source": keys[i][0], "id": keys[i][1]}
                                           for i in t.samples]),
+                "posts_signature": posts_signature(part),
             })
     return pd.DataFrame(rows, columns=SPIKE_THEME_COLUMNS)
+
+
+def posts_signature(part: pd.DataFrame) -> str:
+    """What a spike's themes depend on: its clustered posts (keys, order and text)."""
+    digest = hashlib.sha256()
+    for source, post_id, text in zip(part["source"], part["id"], part["text"], strict=True):
+        digest.update(f"{source}\x1f{post_id}\x1f{text}\x1e".encode("utf-8", "replace"))
+    return digest.hexdigest()
 
 
 def compute_spike_themes(wh: Warehouse, encoder: Callable[[], Encoder] = load_encoder,
                          ignore_terms: Mapping[str, Sequence[str]] | None = None,
                          max_posts: int = MAX_POSTS_PER_SPIKE) -> int:
-    """Writes spike_themes from the spikes table; loads the encoder only when some spike has
-    complaints to cluster. Returns the number of themes."""
+    """Writes spike_themes from the spikes table. A spike whose clustered posts are the same
+    as when its themes were computed keeps them; only new or changed spikes are encoded and
+    clustered, and the encoder loads only when there are some. Returns the number of themes."""
     posts = wh.con.execute(SPIKE_COMPLAINTS_SQL, [max_posts]).df().reset_index(drop=True)
-    if posts.empty:
-        themes = pd.DataFrame(columns=SPIKE_THEME_COLUMNS)
-    else:
-        embeddings = embed_distinct(posts["text"].tolist(), encoder())
-        themes = spike_themes(posts, embeddings, ignore_terms or {})
+    kept = wh.con.execute(
+        f"SELECT {', '.join(SPIKE_THEME_COLUMNS)} FROM spike_themes").df()
+    signatures = {str(k): posts_signature(g) for k, g in posts.groupby("spike_id", sort=True)}
+    kept = kept[kept["spike_id"].astype(str).map(signatures) == kept["posts_signature"]]
+    todo = posts[~posts["spike_id"].isin(set(kept["spike_id"]))].reset_index(drop=True)
+    fresh = pd.DataFrame(columns=SPIKE_THEME_COLUMNS)
+    if not todo.empty:
+        embeddings = embed_distinct(todo["text"].tolist(), encoder())
+        fresh = spike_themes(todo, embeddings, ignore_terms or {})
+    themes = pd.concat([f for f in (kept, fresh) if not f.empty]) if len(kept) + len(fresh) \
+        else pd.DataFrame(columns=SPIKE_THEME_COLUMNS)
     wh.replace_table("spike_themes", themes, SPIKE_THEME_COLUMNS)
     return len(themes)

@@ -241,3 +241,34 @@ def test_label_terms_do_not_repeat_a_word_in_plural() -> None:
 
     assert _pick_terms(["error", "errors", "app", "error box", "apps", "red"], 3) == [
         "error", "app", "red"]
+
+
+@pytest.mark.slow
+def test_themes_step_reencodes_only_spikes_whose_posts_changed(spike_db) -> None:  # type: ignore[no-untyped-def]
+    import pandas as pd
+
+    from analysis.classifier.encoder import MiniLMEncoder
+    from pipelines.themes_step import compute_spike_themes
+    from pipelines.warehouse.writer import writing
+
+    loads: list[int] = []
+
+    def counting_encoder() -> MiniLMEncoder:
+        loads.append(1)
+        return MiniLMEncoder()
+
+    def refuse() -> None:
+        raise AssertionError("an unchanged spike must keep its themes without the encoder")
+
+    with writing(spike_db) as wh:
+        first = wh.con.execute("SELECT count(*) FROM spike_themes").fetchall()
+        n = compute_spike_themes(wh, encoder=counting_encoder)
+        before = wh.con.execute("SELECT * FROM spike_themes ORDER BY theme_id").df()
+        assert compute_spike_themes(wh, encoder=refuse) == n  # type: ignore[arg-type]
+        again = wh.con.execute("SELECT * FROM spike_themes ORDER BY theme_id").df()
+        pd.testing.assert_frame_equal(before, again)
+        # A new complaint inside the spike changes its posts: its themes are recomputed.
+        wh.con.execute("UPDATE post_records SET text = 'notion sync lost my whole page' "
+                       "WHERE id = 'login0'")
+        compute_spike_themes(wh, encoder=counting_encoder)
+    assert first == [(0,)] and len(loads) == 2

@@ -375,16 +375,23 @@ FROM post_records p
 LEFT JOIN classifications c USING (source, id);
 """
 
+# Themes are recomputed only for spikes whose clustered posts changed (the encoder is the slow
+# part of analyze): each theme row keeps the signature of its spike's posts.
+_V10 = """
+ALTER TABLE spike_themes ADD COLUMN posts_signature VARCHAR;
+"""
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "initial schema", _V1),
     Migration(2, "source checkpoints", _V2),
-    Migration(4, "incident metrics, spike reaction, competitor mentions, response effects", _V4),
     Migration(3, "source volume view (X tweet counts)", _V3),
+    Migration(4, "incident metrics, spike reaction, competitor mentions, response effects", _V4),
     Migration(5, "spike themes", _V5),
     Migration(6, "provider components and page status", _V6),
     Migration(7, "spike flag time, kind and virality", _V7),
     Migration(8, "alerts sent", _V8),
     Migration(9, "classification uncertainty and language flags", _V9),
+    Migration(10, "spike themes keep the signature of the posts they cluster", _V10),
 )
 
 LATEST_VERSION = MIGRATIONS[-1].version

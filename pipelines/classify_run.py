@@ -2,10 +2,10 @@
 process, or tasks on a Dask cluster): posts go in (source, id) order, chunk by chunk, each
 chunk's labels committed with it, so an interrupted run loses at most one chunk.
 
-Within a chunk the distinct texts, shortest first, are cut into groups, and each group is one
-call of the classifier (one Dask task). Both ways cut the same groups, and they must: the int8
-encoder's output for a text shifts with the other texts of its batch, so the same groups are
-what makes a Dask run give exactly the local run's labels.
+Within a chunk the distinct posts (text and language tag), shortest first, are cut into groups,
+and each group is one call of the classifier (one Dask task). Both ways cut the same groups, and
+they must: the int8 encoder's output for a text shifts with the other texts of its batch, so the
+same groups are what makes a Dask run give exactly the local run's labels.
 
 Re-classifying the whole warehouse (`classify --all`, after a model change) is a backfill with a
 marker in pipeline_runs: it re-labels every post classified before the backfill started. If it
@@ -32,8 +32,10 @@ GROUP = 512           # distinct texts per classifier call (per Dask task)
 GROUPS_PER_CHUNK = 8  # posts per commit: GROUP * GROUPS_PER_CHUNK
 
 Progress = Callable[[int], None]
-# Labels groups of texts: yields each group's labels, in the group's order, group by group.
-Labeller = Callable[[list[list[str]]], Iterator[list[Classification]]]
+# A post as the classifier sees it: its text and its own language tag (None where absent).
+Item = tuple[str, str | None]
+# Labels groups of items: yields each group's labels, in the group's order, group by group.
+Labeller = Callable[[list[list[Item]]], Iterator[list[Classification]]]
 
 
 @dataclass(frozen=True)
@@ -98,32 +100,38 @@ def next_chunk(wh: Warehouse, plan: ClassifyPlan, limit: int,
         where += " AND (p.source, p.id) > (?, ?)"
         params = [*params, *after]
     return wh.con.execute(
-        "SELECT p.source, p.id, p.text FROM post_records p "
+        "SELECT p.source, p.id, p.text, p.lang FROM post_records p "
         f"LEFT JOIN classifications c USING (source, id) WHERE {where} "
         "ORDER BY p.source, p.id LIMIT ?", [*params, limit]).df()
 
 
 def local_labeller(classifier: Classifier, batch_size: int) -> Labeller:
     """Labels in this process with an already loaded classifier."""
-    def label(groups: list[list[str]]) -> Iterator[list[Classification]]:
+    def label(groups: list[list[Item]]) -> Iterator[list[Classification]]:
         for group in groups:
-            yield classifier.classify(group, batch_size=batch_size)
+            yield classify_items(classifier, group, batch_size)
     return label
 
 
-def text_groups(texts: list[str], size: int) -> tuple[list[list[str]], list[int]]:
-    """The distinct texts, shortest first (less padding), in groups of `size`; and for each
-    input text the position of its distinct text."""
-    distinct = sorted(dict.fromkeys(texts), key=len)
-    position = {text: i for i, text in enumerate(distinct)}
+def classify_items(classifier: Classifier, items: list[Item], batch_size: int
+                   ) -> list[Classification]:
+    return classifier.classify([text for text, _ in items], batch_size=batch_size,
+                               langs=[lang for _, lang in items])
+
+
+def item_groups(items: list[Item], size: int) -> tuple[list[list[Item]], list[int]]:
+    """The distinct items, shortest text first (less padding), in groups of `size`; and for
+    each input item the position of its distinct item."""
+    distinct = sorted(dict.fromkeys(items), key=lambda item: len(item[0]))
+    position = {item: i for i, item in enumerate(distinct)}
     return ([distinct[i:i + size] for i in range(0, len(distinct), size)],
-            [position[text] for text in texts])
+            [position[item] for item in items])
 
 
-def label_chunk(texts: list[str], label: Labeller, group_size: int,
+def label_chunk(items: list[Item], label: Labeller, group_size: int,
                 progress: Progress | None = None) -> list[Classification]:
-    """The texts' labels in input order; progress counts the texts each group completes."""
-    groups, positions = text_groups(texts, group_size)
+    """The items' labels in input order; progress counts the items each group completes."""
+    groups, positions = item_groups(items, group_size)
     uses = Counter(p // group_size for p in positions)
     labels: list[Classification] = []
     for g, group_labels in enumerate(label(groups)):
@@ -145,7 +153,9 @@ def classify_planned(wh: Warehouse, label: Labeller, plan: ClassifyPlan, group_s
     after: tuple[str, str] | None = None
     chunk = group_size * GROUPS_PER_CHUNK
     while not (posts := next_chunk(wh, plan, chunk, after)).empty:
-        results = label_chunk(posts["text"].fillna("").tolist(), label, group_size, progress)
+        items = [(text if isinstance(text, str) else "", lang if isinstance(lang, str) else None)
+                 for text, lang in zip(posts["text"], posts["lang"], strict=True)]
+        results = label_chunk(items, label, group_size, progress)
         with wh.transaction():
             wh.write_classifications(classification_rows(posts, results, plan.model_version))
         done += len(posts)

@@ -24,7 +24,14 @@ from tqdm import tqdm
 from analysis.classifier import DEFAULT_MODEL_DIR, Classification, Classifier, ModelLoadError
 from analysis.classifier.model import read_meta
 from pipelines.classify import ClassifySummary, load_classifier
-from pipelines.classify_run import GROUP, Labeller, classify_planned, plan_classification
+from pipelines.classify_run import (
+    GROUP,
+    Item,
+    Labeller,
+    classify_items,
+    classify_planned,
+    plan_classification,
+)
 from pipelines.errors import ConfigError, ModelError
 from pipelines.warehouse.writer import writing
 
@@ -36,11 +43,11 @@ def _worker_classifier(model: str | None) -> Classifier:
 
 
 @task(name="label-batch", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=5)
-def label_batch(texts: list[str], model: str | None, batch_size: int
+def label_batch(items: list[Item], model: str | None, batch_size: int
                 ) -> tuple[str, list[Classification]]:
-    """Pure: the texts' labels, in order, with the version of the model that gave them."""
+    """Pure: the posts' labels, in order, with the version of the model that gave them."""
     classifier = _worker_classifier(model)
-    return classifier.model_version, classifier.classify(texts, batch_size=batch_size)
+    return classifier.model_version, classify_items(classifier, items, batch_size)
 
 
 def model_version(model: str | None) -> str:
@@ -54,7 +61,7 @@ def model_version(model: str | None) -> str:
 def dask_labeller(model: str | None, batch_size: int, expected_version: str) -> Labeller:
     """Submits every group to the flow's task runner at once, then yields the labels group by
     group. A worker with another model version is an error, never mixed in."""
-    def label(groups: list[list[str]]) -> Iterator[list[Classification]]:
+    def label(groups: list[list[Item]]) -> Iterator[list[Classification]]:
         futures = [label_batch.submit(group, model, batch_size) for group in groups]
         for future in futures:
             version, results = future.result()

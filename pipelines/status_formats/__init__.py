@@ -17,6 +17,16 @@ __all__ = ["FORMATS", "StatusBatch", "parse_status"]
 
 
 def parse_status(data: bytes, provider: str | None, origin: str) -> StatusBatch:
+    """Bad records are rejected with their reason; a document whose shape is wrong as a whole
+    (a list where an object belongs) is refused with ImportFormatError, never a crash."""
+    try:
+        return _parse(data, provider, origin)
+    except (TypeError, AttributeError, KeyError, ValueError) as e:
+        raise ImportFormatError(f"{origin}: the document's structure is not as its format "
+                                f"requires ({type(e).__name__}: {e})") from e
+
+
+def _parse(data: bytes, provider: str | None, origin: str) -> StatusBatch:
     text = data.decode("utf-8-sig", errors="replace")
     start = text.lstrip()[:1]
     if start in ("{", "["):

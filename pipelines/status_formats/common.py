@@ -21,6 +21,7 @@ from pipelines.warehouse.writer import (
 
 Row = dict[str, Any]
 Parsed = tuple[Row, list[Row]]
+TEXT_FIELDS = ("provider", "incident_id", "title", "impact", "status", "url")
 
 
 def empty_components() -> pd.DataFrame:
@@ -65,6 +66,11 @@ def frames(incidents: list[Row], updates: list[Row], rejects: list[tuple[Any, st
     for col in ("created_at", "started_at", "resolved_at", "updated_at"):
         inc[col] = pd.to_datetime(inc[col], utc=True)
     upd["created_at"] = pd.to_datetime(upd["created_at"], utc=True)
+    # A text column that is empty in every row would otherwise be float NaN, which the
+    # warehouse cannot coalesce with the stored VARCHAR.
+    for frame, columns in ((inc, TEXT_FIELDS), (upd, ("update_id", "status", "body"))):
+        for col in columns:
+            frame[col] = frame[col].astype("str")
     return StatusBatch(inc, upd, rejects)
 
 
@@ -75,18 +81,46 @@ def collect(items: Iterable[Any], parse: Callable[[Any], Parsed], what: str) -> 
     updates: list[Row] = []
     rejects: list[tuple[Any, str]] = []
     for item in items:
+        if not isinstance(item, dict):
+            rejects.append((item, f"{what}: not an object, got {type(item).__name__}"))
+            continue
         try:
             incident, its_updates = parse(item)
+            _check_types(incident, its_updates)
         except (BadRecord, KeyError, TypeError, AttributeError, ValueError) as e:
-            rejects.append((item, f"{what}: {_reason(e)}"))
+            rejects.append((item, f"{what}: {reason_for(e)}"))
             continue
         incidents.append(incident)
         updates.extend(its_updates)
     return frames(incidents, updates, rejects)
 
 
-def _reason(e: Exception) -> str:
-    return f"missing field {e}" if isinstance(e, KeyError) else str(e)
+def reason_for(e: Exception) -> str:
+    """The quarantine reason for an error met while parsing one record."""
+    if isinstance(e, KeyError):
+        return f"missing field {e}"
+    if isinstance(e, TypeError | AttributeError):
+        return f"a field has the wrong type ({e})"
+    return str(e)
+
+
+def _check_types(incident: Row, updates: list[Row]) -> None:
+    """A value of the wrong JSON type (a list for a title, true for a status) or a lone
+    surrogate would fail the whole batch's insert: it rejects its record instead."""
+    texts = [(f"incident {k}", incident.get(k)) for k in TEXT_FIELDS]
+    texts += [(f"update {k}", u.get(k)) for u in updates for k in ("update_id", "status", "body")]
+    names = incident.get("components")
+    if names is not None and not isinstance(names, list):
+        raise BadRecord(f"components must be a list of names, got {type(names).__name__}")
+    texts += [("component name", name) for name in names or []]
+    for name, value in texts:
+        if value is not None and not isinstance(value, str):
+            raise BadRecord(f"{name} must be a string, got {type(value).__name__}")
+        if isinstance(value, str):
+            try:
+                value.encode("utf-8")
+            except UnicodeEncodeError as e:
+                raise BadRecord(f"{name} is not valid Unicode (lone surrogate)") from e
 
 
 def short_hash(*parts: Any) -> str:

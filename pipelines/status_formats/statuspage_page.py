@@ -8,7 +8,7 @@ from typing import Any
 import pandas as pd
 
 from pipelines.normalize import BadRecord, parse_timestamp
-from pipelines.status_formats.common import Row, component_frame, page_status_frame
+from pipelines.status_formats.common import Row, component_frame, page_status_frame, reason_for
 
 COMPONENT_STATUSES = ("operational", "degraded_performance", "partial_outage", "major_outage",
                       "under_maintenance")
@@ -23,12 +23,13 @@ def parse_components(items: list[Any], provider: str) -> tuple[pd.DataFrame, lis
     rejects: list[tuple[Any, str]] = []
     for item in items:
         try:
+            if not isinstance(item, dict):
+                raise BadRecord(f"not an object, got {type(item).__name__}")
             if item.get("group"):
                 continue
             rows.append(_component(item, provider, groups))
         except (BadRecord, KeyError, TypeError, AttributeError, ValueError) as e:
-            reason = f"missing field {e}" if isinstance(e, KeyError) else str(e)
-            rejects.append((item, f"Statuspage component: {reason}"))
+            rejects.append((item, f"Statuspage component: {reason_for(e)}"))
     return component_frame(rows), rejects
 
 
@@ -37,6 +38,14 @@ def _component(item: dict[str, Any], provider: str, groups: dict[Any, Any]) -> R
         raise BadRecord("id or name is empty")
     if item["status"] not in COMPONENT_STATUSES:
         raise BadRecord(f"status {item['status']!r} is not one of {', '.join(COMPONENT_STATUSES)}")
+    if not isinstance(item["name"], str):
+        raise BadRecord(f"name must be a string, got {type(item['name']).__name__}")
+    position, hidden = item.get("position"), item.get("only_show_if_degraded")
+    if position is not None and (not isinstance(position, int) or isinstance(position, bool)
+                                 or not 0 <= position < 2**31):
+        raise BadRecord(f"position {position!r} is not a small non-negative integer")
+    if hidden is not None and not isinstance(hidden, bool):
+        raise BadRecord(f"only_show_if_degraded must be true or false, got {hidden!r}")
     return {
         "provider": provider, "component_id": str(item["id"]), "name": item["name"],
         "status": item["status"], "group_name": groups.get(item.get("group_id")),
@@ -65,6 +74,5 @@ def parse_page_status(doc: dict[str, Any], provider: str) -> tuple[pd.DataFrame,
                "updated_at": parse_timestamp(updated, "page.updated_at") if updated else None,
                "history_polled_at": None}
     except (BadRecord, KeyError, TypeError, AttributeError) as e:
-        reason = f"missing field {e}" if isinstance(e, KeyError) else str(e)
-        return page_status_frame([]), [(status, f"Statuspage status: {reason}")]
+        return page_status_frame([]), [(status, f"Statuspage status: {reason_for(e)}")]
     return page_status_frame([row]), []

@@ -138,8 +138,22 @@ def open_reader(published: Path) -> duckdb.DuckDBPyConnection:
                 "autoinstall_known_extensions": False,
             },
         )
-        con.execute("SET TimeZone = 'UTC'")
-        con.execute("SET lock_configuration = true")
+        _lock_reader(con)
         return con
     except duckdb.Error as e:
         raise WarehouseError(f"cannot open warehouse {published} read-only: {e}") from e
+
+
+def _lock_reader(con: duckdb.DuckDBPyConnection) -> None:
+    """UTC, then settings locked. Connections of one process to one file share a database
+    instance (the dashboard's sessions are threads), so another reader may have locked it
+    already: then the SETs are refused and the check below is what counts."""
+    for statement in ("SET GLOBAL TimeZone = 'UTC'", "SET lock_configuration = true"):
+        try:
+            con.execute(statement)
+        except duckdb.InvalidInputException:
+            pass  # locked by an earlier connection to the same file
+    zone, locked = con.execute(
+        "SELECT current_setting('TimeZone'), current_setting('lock_configuration')").fetchall()[0]
+    if zone not in ("UTC", "Etc/UTC") or not locked:
+        raise WarehouseError(f"the read-only connection is not locked to UTC ({zone}, {locked})")

@@ -301,6 +301,9 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=1, help="runs per stage (median quoted)")
     parser.add_argument("--classify-repeats", type=int, default=1)
     parser.add_argument("--no-baseline", action="store_true")
+    parser.add_argument("--stages", nargs="+", choices=STAGES, default=STAGES,
+                        help="a later stage reuses the --workdir's warehouse (and, for the "
+                             "baseline's analyze, its Parquet) from an earlier invocation")
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/bench-e2e"))
     parser.add_argument("--child", choices=sorted(CHILDREN), help=argparse.SUPPRESS)
     parser.add_argument("--db", type=Path, help=argparse.SUPPRESS)
@@ -321,9 +324,12 @@ def main() -> None:
     print(f"machine: {os.cpu_count()} cores; load average before: "
           f"{' '.join(f'{x:.1f}' for x in os.getloadavg())}", flush=True)
 
+    stages = [s for s in STAGES if s in args.stages]
+    if "import" in stages and "analyze" in stages and "classify" not in stages:
+        parser.error("a fresh import has no labels: analyze after it needs the classify stage")
     ours: dict[str, dict[str, Any]] = {}
     base: dict[str, dict[str, Any]] = {}
-    for stage in STAGES:
+    for stage in stages:
         runs = []
         for _ in range(args.classify_repeats if stage == "classify" else args.repeats):
             if stage == "import":
@@ -333,7 +339,7 @@ def main() -> None:
                   f"{runs[-1].get('note', '')}", flush=True)
         ours[stage] = median_of(runs)
     if not args.no_baseline:
-        for stage in STAGES:
+        for stage in stages:
             if stage == "analyze":
                 export_labels(args.db, args.baseline_dir / "labels.parquet")
             repeats = args.classify_repeats if stage == "classify" else args.repeats
@@ -341,38 +347,43 @@ def main() -> None:
             print(f"  baseline {stage}: {runs[-1]['seconds']:.1f} s "
                   f"{runs[-1].get('note', '')}", flush=True)
             base[stage] = median_of(runs)
-
     print(f"\nload average after: {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
+    report(ours, base, args.posts)
+
+
+def report(ours: dict[str, dict[str, Any]], base: dict[str, dict[str, Any]], posts: int) -> None:
     print(f"  {'stage':20} {'posts':>10} {'seconds':>9} {'posts/s':>9} {'/cpu-s':>9} "
           f"{'peak MiB':>9}  runs (medians)")
-    for stage in STAGES:
-        print(row(f"ours {stage}", ours[stage]))
+    for stage, result in ours.items():
+        print(row(f"ours {stage}", result))
         if stage in base:
             print(row(f"baseline {stage}", base[stage]))
-    c = ours["classify"]
-    print(f"  ours classify: classifier load {c['load_s']:.1f} s (included); "
-          f"{c['encoded_texts']:,} texts encoded for {c['posts']:,} posts")
+    if "classify" in ours:
+        c = ours["classify"]
+        print(f"  ours classify: classifier load {c['load_s']:.1f} s (included); "
+              f"{c['encoded_texts']:,} texts encoded for {c['posts']:,} posts")
+    for stage in base:
+        ratio = ((ours[stage]["posts"] / ours[stage]["seconds"])
+                 / (base[stage]["posts"] / base[stage]["seconds"]))
+        per_cpu = ((ours[stage]["posts"] / ours[stage]["cpu_s"])
+                   / (base[stage]["posts"] / base[stage]["cpu_s"]))
+        print(f"  ratio ours/baseline {stage:9} posts/s {ratio:6.2f}x  per CPU-second "
+              f"{per_cpu:6.2f}x  peak RSS "
+              f"{ours[stage]['peak_rss_mib'] / base[stage]['peak_rss_mib']:.2f}x")
+    if list(ours) != STAGES:
+        return
     total = sum(ours[s]["seconds"] for s in STAGES)
     peak = max(ours[s]["peak_rss_mib"] for s in STAGES)
-    print(f"  ours total: {total:,.1f} s, {args.posts / total:,.0f} posts/s end to end, "
+    print(f"  ours total: {total:,.1f} s, {posts / total:,.0f} posts/s end to end, "
           f"peak RSS {peak:,.0f} MiB (largest stage)")
-    if base:
+    if list(base) == STAGES:
         # The baseline's classify ran on a subset: its time for all posts is extrapolated.
-        b_total = sum(args.posts / (base[s]["posts"] / base[s]["seconds"]) for s in STAGES)
+        b_total = sum(posts / (base[s]["posts"] / base[s]["seconds"]) for s in STAGES)
         b_peak = max(base[s]["peak_rss_mib"] for s in STAGES)
         print(f"  baseline total (classify extrapolated from {base['classify']['posts']:,} "
-              f"posts): {b_total:,.1f} s, {args.posts / b_total:,.0f} posts/s, peak RSS "
+              f"posts): {b_total:,.1f} s, {posts / b_total:,.0f} posts/s, peak RSS "
               f"{b_peak:,.0f} MiB")
-        for stage in STAGES:
-            ratio = ((ours[stage]["posts"] / ours[stage]["seconds"])
-                     / (base[stage]["posts"] / base[stage]["seconds"]))
-            per_cpu = ((ours[stage]["posts"] / ours[stage]["cpu_s"])
-                       / (base[stage]["posts"] / base[stage]["cpu_s"]))
-            print(f"  ratio ours/baseline {stage:9} posts/s {ratio:6.2f}x  per CPU-second "
-                  f"{per_cpu:6.2f}x  peak RSS "
-                  f"{ours[stage]['peak_rss_mib'] / base[stage]['peak_rss_mib']:.2f}x")
         print(f"  ratio ours/baseline end to end    posts/s {b_total / total:6.2f}x")
-
 
 if __name__ == "__main__":
     main()

@@ -130,7 +130,7 @@ def _post_from_event(event: Any) -> dict[str, Any]:
         raise BadRecord(f"did {did!r} is not a DID")
     if not isinstance(rkey, str) or not rkey or "/" in rkey:
         raise BadRecord(f"rkey {rkey!r} is not a record key")
-    uri = f"at://{did}/{POST_COLLECTION}/{rkey}"
+    uri = _id(f"at://{did}/{POST_COLLECTION}/{rkey}")  # rejects what no column can store
     # A post just created has no engagement yet that we know of: metrics stay unknown (null),
     # so they never overwrite counts that search saw.
     return {**_post_from_record(uri, did, rkey, commit.get("record"), None),

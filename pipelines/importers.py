@@ -201,7 +201,9 @@ def quarantine_frame(rejects: list[tuple[Any, str]], source: str, origin: str) -
     rows = []
     for record, reason in rejects:
         text = record if isinstance(record, str) else json.dumps(record, default=str)
-        rows.append({"source": source, "record_hash": record_hash(text), "record": text,
+        # A lone surrogate (a JSON \ud800 escape decoded) cannot be stored: kept escaped.
+        stored = text.encode("utf-8", "backslashreplace").decode("utf-8")
+        rows.append({"source": source, "record_hash": record_hash(text), "record": stored,
                      "reason": reason, "origin": origin})
     return pd.DataFrame(rows, columns=["source", "record_hash", "record", "reason", "origin"])
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 from typing import Any
 
@@ -21,7 +22,7 @@ def parse_status(data: bytes, provider: str | None, origin: str) -> StatusBatch:
     (a list where an object belongs) is refused with ImportFormatError, never a crash."""
     try:
         return _parse(data, provider, origin)
-    except (TypeError, AttributeError, KeyError, ValueError) as e:
+    except (TypeError, AttributeError, KeyError, ValueError, csv.Error) as e:
         raise ImportFormatError(f"{origin}: the document's structure is not as its format "
                                 f"requires ({type(e).__name__}: {e})") from e
 

@@ -544,3 +544,21 @@ def test_status_records_of_the_wrong_type_are_rejected_not_fatal(warehouse: Ware
     store_batch(warehouse, parse_status(json.dumps(aws).encode(), None, "t"), "t")
     with pytest.raises(ImportFormatError, match="structure"):
         parse_status(json.dumps({**aws, "current": True}).encode(), None, "t")
+    header = (FIXTURES / "status_incident_log.csv").read_bytes().split(b"\n")[0]
+    with pytest.raises(ImportFormatError, match="new-line character"):  # was a csv.Error
+        parse_status(header + b"\nacme,a\rb,x,2024-01-01T00:00:00Z\n", "acme", "t")
+
+
+def test_a_jetstream_surrogate_is_quarantined_not_fatal(warehouse: Warehouse,
+                                                        matcher: Any) -> None:
+    """A lone surrogate as a Jetstream rkey reached the post id, and an unreadable message of
+    one lone surrogate reached the quarantine row as is: each failed the whole page's insert."""
+    event = {"did": "did:plc:x", "kind": "commit", "commit": {
+        "operation": "create", "collection": "app.bsky.feed.post", "rkey": "\ud800",
+        "record": {"createdAt": "2024-01-01T00:00:00Z", "text": "a"}}}
+    page = RawPage("bluesky", "bluesky_jetstream", "t", json.dumps([event, "\ud800"]))
+    stored = store_page(warehouse, page, matcher)
+    assert [r for _, r in stored.normalised.rejects] == [
+        "Jetstream event: id is not valid Unicode (lone surrogate at 34)",
+        "Jetstream event: the message is not a JSON object (truncated or malformed)"]
+    assert ("\\ud800",) in warehouse.con.execute("SELECT record FROM quarantine").fetchall()

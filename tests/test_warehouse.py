@@ -87,3 +87,13 @@ def test_user_sql_reads(db):
     with writing(db) as wh:
         wh.upsert_posts(pd.DataFrame([POST]))
     assert run_user_sql(db, "SELECT count(*) AS n FROM posts")["n"][0] == 1
+
+
+def test_a_failed_insert_inside_a_transaction_raises_our_error_and_rolls_back(db):
+    with writing(db) as wh:
+        wh.upsert_posts(pd.DataFrame([POST]))
+        with pytest.raises(WarehouseError, match="NOT NULL"), wh.transaction():
+            wh.upsert_posts(pd.DataFrame([{**POST, "id": "2"}]))
+            wh.quarantine(pd.DataFrame([{"source": "x", "record_hash": None, "record": "r",
+                                         "reason": "why", "origin": "o"}]))
+        assert wh.con.execute("SELECT count(*) FROM post_records").fetchall() == [(1,)]

@@ -58,10 +58,18 @@ class Warehouse:
                 f"INSERT INTO {table} ({cols}) SELECT {cols} FROM _incoming {conflict}"
             )
         except duckdb.Error as e:
+            self._unregister()
             raise WarehouseError(f"writing {len(frame)} rows to {table} failed: {e}") from e
-        finally:
-            self.con.unregister("_incoming")
+        self._unregister()
         return self._count(table) - before
+
+    def _unregister(self) -> None:
+        # Inside a transaction that a failed insert aborted, DuckDB refuses even this until the
+        # rollback; the rollback drops the view anyway, so the insert's own error is what counts.
+        try:
+            self.con.unregister("_incoming")
+        except duckdb.TransactionException:
+            pass
 
     def _count(self, table: str) -> int:
         return int(scalar(self.con, f"SELECT count(*) FROM {table}"))

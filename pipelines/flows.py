@@ -283,11 +283,22 @@ def process_flow(db: str, config: str, model: str | None = None, batch_size: int
             return {"status": "alerts only", "alerts": alerts_task(db, config)}
         return {"status": "nothing new"}
     result: dict[str, Any] = {"status": "processed"}
+    failure: BaseException | None = None
     if work.unclassified:
-        result["classify"] = classify_task(db, False, model, batch_size, group_size)
+        # As in the demo flow: a classifier that cannot load must not stop analyze and alerts
+        # on what is stored; the posts stay unclassified and the next run tries again.
+        state = classify_task(db, False, model, batch_size, group_size, return_state=True)
+        if state.is_completed():
+            result["classify"] = state.result()
+        else:
+            error = state.result(raise_on_failure=False)
+            failure = error if isinstance(error, BaseException) else RuntimeError(str(error))
+            result["classify"] = {"status": "failed", "error": str(failure)}
     seen = published_fingerprint(Path(db))
     result["analyze"] = analyze_task(db, config)
     result["alerts"] = alerts_task(db, config)
     with writing(Path(db)) as wh:
         record_processed(wh, started, result, seen)
+    if failure is not None:
+        raise failure
     return result

@@ -89,3 +89,21 @@ def test_demo_pipeline_keeps_its_import_and_analyzes_when_classify_fails(
     runs = query(db, "SELECT flow, status FROM pipeline_runs")
     assert {"import-posts", "import-status", "analyze", "demo"} <= set(runs["flow"])
     assert ("classify", "failed") in set(runs.itertuples(index=False, name=None))
+
+
+@pytest.mark.slow
+def test_the_scheduled_process_flow_analyzes_and_alerts_even_when_classify_fails(
+        tmp_path: Path, db: Path, config_path: Path, prefect_harness: None) -> None:
+    from pipelines.flows import process_flow
+
+    runner = CliRunner()
+    imported = runner.invoke(main, ["import", "posts", str(_posts_file(tmp_path / "p.jsonl")),
+                                    "--db", str(db)])
+    assert imported.exit_code == 0, imported.output
+    broken = tmp_path / "no-model"
+    broken.mkdir()
+    with pytest.raises(ModelError):
+        process_flow(str(db), str(config_path), model=str(broken))
+    runs = query(db, "SELECT flow, status FROM pipeline_runs")
+    assert {"analyze", "alerts"} <= set(runs.loc[runs["status"] == "completed", "flow"])
+    assert _classified(db) == (POSTS, 0)  # stored and still waiting for the next run

@@ -235,7 +235,7 @@ def _reaction_tables(wh: object) -> None:
         {"spike_id": "s-notion-1", "theme_id": i + 1, "label": label, "posts": n,
          "distinct_texts": n, "share": n / 82, "representative_id": rep,
          "representative_source": "x", "representative_text": text,
-         "sample_ids": json.dumps([])}
+         "sample_ids": json.dumps([]), "posts_signature": None}
         for i, (label, n, rep, text) in enumerate([
             ("down, spins, blocks", 50, "p300", TOP_NOTION_TEXT),
             ("script, bold", 32, "p301", HOSTILE_TEXT),

@@ -307,7 +307,8 @@ def brief_db(db: Path) -> Path:
     themes = pd.DataFrame([{
         "spike_id": SPIKE_ID, "theme_id": 1, "label": "ai, broke", "posts": 30,
         "distinct_texts": 20, "share": 0.75, "representative_id": "p100",
-        "representative_source": "x", "representative_text": HOSTILE_POST, "sample_ids": "[]"}])
+        "representative_source": "x", "representative_text": HOSTILE_POST, "sample_ids": "[]",
+        "posts_signature": None}])
     with writing(db) as wh:
         wh.upsert_posts(posts[POST_COLUMNS])
         wh.write_classifications(classes)

@@ -72,7 +72,7 @@ def child(args: argparse.Namespace) -> None:
     posts = distinct_posts(args.data, args.n)
     started = time.perf_counter()
     cpu_started = time.process_time()
-    if args.config == "int8":
+    if args.child == "int8":
         from analysis.classifier import Classifier
 
         clf = Classifier.load(threads=args.threads)
@@ -95,12 +95,12 @@ def child(args: argparse.Namespace) -> None:
         results = [head.predict_proba(vectors) for head in heads.values()]
         elapsed = time.perf_counter() - started
         torch_loaded = True
-    if len(results[0] if args.config == "fp32" else results) != len(posts):
-        raise SystemExit(f"{args.config}: {len(posts)} posts in, a different count out")
+    if len(results[0] if args.child == "fp32" else results) != len(posts):
+        raise SystemExit(f"{args.child}: {len(posts)} posts in, a different count out")
     cpu_s = time.process_time() - cpu_started
     peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     print(json.dumps({
-        "config": args.config, "posts": len(posts), "seconds": elapsed,
+        "config": args.child, "posts": len(posts), "seconds": elapsed,
         "posts_per_s": len(posts) / elapsed, "load_s": load_s,
         "posts_per_cpu_s": len(posts) / cpu_s,
         "peak_rss_mib": peak_kib / 1024, "torch_loaded": torch_loaded,

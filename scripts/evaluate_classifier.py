@@ -17,6 +17,8 @@
 - ECE: expected calibration error of the top label's probability, 15 equal-width bins.
 - uncertain: on TweetEval validation, the share of posts flagged `uncertain` and the sentiment
   accuracy of flagged vs unflagged posts.
+- batch dependence: labels and scores of the TweetEval validation posts classified one at a
+  time vs in batches of 64 (dynamic int8 shares one activation scale per batch).
 - language flag: on the seed set (its `lang` column), how often the heuristic flags non-English
   posts, and how often it wrongly flags English ones (seed set and TweetEval validation).
 Every C is chosen by CV inside the training part only (nested), for both models.
@@ -358,6 +360,22 @@ def uncertainty_report(clf: Classifier, data: Path) -> str:
     )
 
 
+def batch_report(clf: Classifier, data: Path) -> str:
+    """Dynamic int8 quantises each batch's activations with one scale for the whole batch, so a
+    post's scores depend a little on its batch neighbours: batch size 1 vs 64, same posts."""
+    texts = read_tweeteval_val(data).texts
+    alone = clf.classify(texts, batch_size=1)
+    batched = clf.classify(texts, batch_size=64)
+    diffs = np.array([abs(a.complaint_probability - b.complaint_probability)
+                      for a, b in zip(alone, batched, strict=True)])
+    same = np.mean([(a.sentiment, a.is_complaint, a.complaint_type)
+                    == (b.sentiment, b.is_complaint, b.complaint_type)
+                    for a, b in zip(alone, batched, strict=True)])
+    return (f"batch 1 vs 64 on TweetEval val: all three labels equal for {same:.1%} of posts; "
+            f"|complaint_probability difference| median {np.median(diffs):.3f}, "
+            f"p95 {np.percentile(diffs, 95):.3f}, max {diffs.max():.3f}")
+
+
 def language_report(data: Path, seed_csv: Path) -> str:
     import csv
 
@@ -428,6 +446,7 @@ def main(argv: list[str] | None = None) -> int:
     if "flags" in args.only:
         print("\n" + uncertainty_report(clf, args.data))
         print(language_report(args.data, args.seed_csv))
+        print(batch_report(clf, args.data))
     if not args.no_throughput:
         texts = read_tweeteval_val(args.data).texts
         rate = throughput(clf, texts)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import click
 import pandas as pd
 import pytest
 from click.testing import CliRunner
@@ -11,8 +12,19 @@ from click.testing import CliRunner
 from pipelines.cli import main
 from pipelines.warehouse.writer import writing
 
-COMMANDS = [[], ["demo"], ["import"], ["import", "posts"], ["import", "status"], ["classify"],
-            ["analyze"], ["detect"], ["dashboard"], ["sql"]]
+
+def _commands(group: click.Group, prefix: list[str]) -> list[list[str]]:
+    """Every command and subcommand of the CLI, so a new one cannot go without --help."""
+    found = [prefix]
+    for name, command in sorted(group.commands.items()):
+        if isinstance(command, click.Group):
+            found += _commands(command, [*prefix, name])
+        else:
+            found.append([*prefix, name])
+    return found
+
+
+COMMANDS = _commands(main, [])
 
 
 @pytest.mark.parametrize("command", COMMANDS, ids=lambda c: " ".join(c) or "aftershock")

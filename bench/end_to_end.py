@@ -367,8 +367,8 @@ def report(ours: dict[str, dict[str, Any]], base: dict[str, dict[str, Any]], pos
                  / (base[stage]["posts"] / base[stage]["seconds"]))
         per_cpu = ((ours[stage]["posts"] / ours[stage]["cpu_s"])
                    / (base[stage]["posts"] / base[stage]["cpu_s"]))
-        print(f"  ratio ours/baseline {stage:9} posts/s {ratio:6.2f}x  per CPU-second "
-              f"{per_cpu:6.2f}x  peak RSS "
+        print(f"  ratio ours/baseline {stage:9} posts/s {ratio:6.3g}x  per CPU-second "
+              f"{per_cpu:6.3g}x  peak RSS "
               f"{ours[stage]['peak_rss_mib'] / base[stage]['peak_rss_mib']:.2f}x")
     if list(ours) != STAGES:
         return

@@ -124,7 +124,8 @@ def main() -> None:
         print(f"\n{n:,} posts ({db.stat().st_size / 2**20:,.0f} MiB), median of {args.runs}")
         for name, seconds in time_queries(db, args.runs).items():
             print(f"  query {name:28s} {seconds * 1000:8.0f} ms")
-        for page in (None, "views/incident.py", "views/posts.py", "views/sql.py"):
+        for page in (None, "views/incident.py", "views/history.py", "views/posts.py",
+                     "views/sql.py"):
             seconds = time_page(page, args.runs)
             flag = "ok" if seconds < 2 else "OVER 2 s"
             print(f"  page  {page or 'views/now.py (default)':28s} {seconds * 1000:8.0f} ms  "

@@ -3,6 +3,7 @@
 
     python bench/classify_speed.py                       # 10,000 and 100,000 posts, 3 repeats
     python bench/classify_speed.py --sizes 10000 --repeats 1 --baseline-limit 2000
+    python bench/classify_speed.py --model OTHER_DIR --no-baseline   # another model directory
 
 Each measurement runs in a fresh subprocess limited to --threads intra-op threads (default 2),
 so its peak RSS (getrusage high-water mark) is its own. The posts are *distinct* tweets from
@@ -75,7 +76,7 @@ def child(args: argparse.Namespace) -> None:
     if args.child == "int8":
         from analysis.classifier import Classifier
 
-        clf = Classifier.load(threads=args.threads)
+        clf = Classifier.load(args.model, threads=args.threads)
         load_s = time.perf_counter() - started
         started, cpu_started = time.perf_counter(), time.process_time()
         results = clf.classify(posts, batch_size=args.batch_size)
@@ -88,7 +89,8 @@ def child(args: argparse.Namespace) -> None:
         from analysis.classifier.torch_encoder import TorchMiniLMEncoder
 
         encoder = TorchMiniLMEncoder(threads=args.threads)
-        heads = {k: LinearHead.load(DEFAULT_MODEL_DIR / f) for k, f in HEAD_FILES.items()}
+        model_dir = args.model or DEFAULT_MODEL_DIR
+        heads = {k: LinearHead.load(model_dir / f) for k, f in HEAD_FILES.items()}
         load_s = time.perf_counter() - started
         started, cpu_started = time.perf_counter(), time.process_time()
         vectors = encoder.encode([normalise(p) for p in posts], batch_size=args.batch_size)
@@ -111,6 +113,8 @@ def measure(config: str, n: int, args: argparse.Namespace) -> dict[str, Any]:
     command = [sys.executable, __file__, "--child", config, "--n", str(n),
                "--threads", str(args.threads), "--batch-size", str(args.batch_size),
                "--data", str(args.data)]
+    if args.model is not None:
+        command += ["--model", str(args.model)]
     done = subprocess.run(command, capture_output=True, text=True, cwd=REPO_ROOT, check=False)
     if done.returncode != 0:
         raise SystemExit(f"{config} n={n} failed:\n{done.stderr[-3000:]}")
@@ -127,6 +131,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="cap on the fp32 baseline's posts per size (default: no cap)")
     parser.add_argument("--no-baseline", action="store_true")
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
+    parser.add_argument("--model", type=Path, default=None, help="model dir (default: bundled)")
     parser.add_argument("--child", choices=["int8", "fp32"], help=argparse.SUPPRESS)
     parser.add_argument("--n", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)

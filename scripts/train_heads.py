@@ -38,7 +38,7 @@ from analysis.classifier.encoder import (
 from analysis.classifier.heads import LinearHead
 from analysis.classifier.model import COMPLAINT_LABELS, SENTIMENT_LABELS
 from analysis.classifier.taxonomy import DEFAULT_TAXONOMY_PATH, load_taxonomy
-from analysis.classifier.text import PREPROCESS_NAME
+from analysis.classifier.text import PREPROCESS_NAME, normalise
 from analysis.classifier.training import copy_encoder, embed, fit_logreg, write_model
 from analysis.classifier.training_data import (
     read_complaints,
@@ -125,6 +125,13 @@ def train_complaint_type(
     return fit_logreg(x, seed.labels, names, scoring="f1_macro", complaint_mask=mask)
 
 
+def calibration_texts(data: Path, seed_csv: Path) -> list[str]:
+    """Training texts (complaints training split + seed set, never TweetEval) that fix the
+    static int8 encoder's activation scales."""
+    complaints, _ = read_complaints(data)
+    return [normalise(t) for t in complaints.texts + read_seed(seed_csv).texts]
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     encoder_dir = args.encoder_dir or args.out
@@ -132,7 +139,9 @@ def main(argv: list[str] | None = None) -> int:
         from analysis.classifier.export import export_encoder
 
         print(f"exporting the stock {ENCODER_NAME} to int8 ONNX in {encoder_dir}", flush=True)
-        export_encoder(encoder_dir)
+        export_encoder(
+            encoder_dir, calibration_texts=calibration_texts(args.data, args.seed_csv)
+        )
     train_heads(
         args.out,
         OnnxEncoder(encoder_dir),
@@ -172,7 +181,7 @@ def train_heads(
 
     today = datetime.now(UTC)
     fine_tuned = bool((encoder_info or {}).get("fine_tuned"))
-    default_version = "minilm-l6-v2-ft" if fine_tuned else "minilm-l6-v2-int8"
+    default_version = "minilm-l6-v2-ft" if fine_tuned else "minilm-l6-v2-int8s"
     meta = {
         "format_version": 2,
         "model_version": version or f"{default_version}+heads-{today:%Y.%m.%d}",
@@ -186,7 +195,7 @@ def train_heads(
             "file": ONNX_FILE,
             "sha256": encoder.sha256,
             "runtime": "onnxruntime",
-            "precision": "int8 (dynamic, per-channel weights)",
+            "precision": "int8 (static QDQ, per-channel weights, calibrated activation scales)",
             "max_seq_length": MAX_TOKENS,
             "fine_tuned": fine_tuned,
             **(encoder_info or {}),

@@ -11,7 +11,8 @@ Steps, each with a progress bar, on a 2-core CPU with no GPU:
    tweets and their near copies removed), optionally with the complaints data and the seed set
    (--with-complaints: the complaint cross-validation scores are then optimistic, since the
    encoder has seen every fold);
-2. export the (fine-tuned or stock) encoder to ONNX with pooling in the graph, dynamic int8;
+2. export the (fine-tuned or stock) encoder to ONNX with pooling in the graph, static int8
+   (activation scales calibrated on complaints + seed training texts: batch-independent);
 3. fit the sentiment, is-complaint and complaint-type heads on the int8 vectors
    (scripts/train_heads.py), with C and temperature chosen by cross-validation.
 Never reads any TweetEval / SemEval-2017 test set. Measure the result with
@@ -31,7 +32,14 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT))
 sys.path.insert(0, str(REPO_ROOT / "scripts"))
 
-from train_heads import DEFAULT_CACHE, DEFAULT_DATA, DEFAULT_OUT, DEFAULT_SEED, train_heads
+from train_heads import (
+    DEFAULT_CACHE,
+    DEFAULT_DATA,
+    DEFAULT_OUT,
+    DEFAULT_SEED,
+    calibration_texts,
+    train_heads,
+)
 
 from analysis.classifier.encoder import OnnxEncoder
 from analysis.classifier.export import export_encoder
@@ -100,7 +108,9 @@ def main(argv: list[str] | None = None) -> int:
             encoder_info = {"fine_tuned": True, "fine_tuning": info}
             print(f"fine-tuned: {info}", flush=True)
         print("exporting the encoder to int8 ONNX...", flush=True)
-        export_encoder(args.out, hf_dir)
+        export_encoder(
+            args.out, hf_dir, calibration_texts=calibration_texts(args.data, args.seed_csv)
+        )
     train_heads(
         args.out,
         OnnxEncoder(args.out, threads=args.threads),

@@ -53,7 +53,7 @@ def _next_page(source: PostSource, pages: Iterator[SourcePage],
     warehouse's) becomes a SourceError whose message holds none of its secrets."""
     try:
         return next(pages, None)
-    except Exception as e:
+    except Exception as e:  # noqa: BLE001 - whatever a client raises becomes a SourceError
         message = redact(f"{source.name}: {e}", list(source.secrets()))
         kind = SourceAuthError if isinstance(e, SourceAuthError) else SourceError
         # `from None`: the original exception's text or traceback may carry a credential.

@@ -8,6 +8,7 @@ import json
 import random
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -247,3 +248,11 @@ def _reaction_tables(wh: object) -> None:
     w.replace_table("competitor_mentions", mentions, MENTION_COLUMNS)  # type: ignore[attr-defined]
     w.replace_table("response_effects", effects, EFFECT_COLUMNS)  # type: ignore[attr-defined]
     w.replace_table("incident_metrics", metrics, INCIDENT_METRIC_COLUMNS)  # type: ignore[attr-defined]
+
+
+def rendered_texts(at: Any) -> list[str]:
+    """Everything an AppTest page rendered as markdown (which would interpret HTML or markup):
+    untrusted text must never appear here."""
+    kinds = [at.title, at.header, at.subheader, at.markdown, at.caption, at.info, at.warning,
+             at.error, at.success]
+    return [str(el.value) for kind in kinds for el in kind]

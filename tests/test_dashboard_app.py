@@ -20,6 +20,9 @@ from tests.dashboard_fixtures import (
     build_empty_warehouse,
     build_small_warehouse,
 )
+from tests.dashboard_fixtures import (
+    rendered_texts as _texts,
+)
 
 APP = str(Path(__file__).resolve().parents[1] / "dashboard" / "app.py")
 
@@ -46,13 +49,6 @@ def _expected(posts: pd.DataFrame, service: str, day: date | None = None) -> dic
     negative = (mine["sentiment"] == "negative").mean()
     return {"Posts": f"{len(mine):,}", "Complaints": f"{complaints:,}",
             "Negative share": f"{negative:.0%}"}
-
-
-def _texts(at: AppTest) -> list[str]:
-    """Everything the page rendered as markdown (which would interpret HTML or markup)."""
-    kinds = [at.title, at.header, at.subheader, at.markdown, at.caption, at.info, at.warning,
-             at.error, at.success]
-    return [str(el.value) for kind in kinds for el in kind]
 
 
 @pytest.fixture

@@ -17,6 +17,9 @@ from tests.dashboard_fixtures import (
     build_empty_warehouse,
     build_small_warehouse,
 )
+from tests.dashboard_fixtures import (
+    rendered_texts as _texts,
+)
 
 APP = str(Path(__file__).resolve().parents[1] / "dashboard" / "app.py")
 
@@ -34,12 +37,6 @@ def _open(db: Path, monkeypatch: pytest.MonkeyPatch, page: str | None = None) ->
 @pytest.fixture
 def small(tmp_path: Path) -> SmallWarehouse:
     return build_small_warehouse(tmp_path / "aftershock.duckdb")
-
-
-def _texts(at: AppTest) -> list[str]:
-    kinds = [at.title, at.header, at.subheader, at.markdown, at.caption, at.info, at.warning,
-             at.error, at.success]
-    return [str(el.value) for kind in kinds for el in kind]
 
 
 # -- Now ---------------------------------------------------------------------------------

@@ -156,7 +156,12 @@ def _line_pages(data: bytes, path: Path) -> Iterator[RawPage]:
 
 
 def _try_json(line: str) -> Any:
+    """The line parsed, if it may be a whole API page; None for anything else. Post record
+    lines (nearly all of a file) are not parsed here: normalising parses them once, later."""
     if not line.lstrip().startswith("{"):
+        return None
+    # Both page formats (_page_format) need these keys; a line without them is no page.
+    if '"kind"' not in line and '"data"' not in line:
         return None
     try:
         return json.loads(line)

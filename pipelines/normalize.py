@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -30,6 +31,25 @@ class Normalised:
 
 class BadRecord(ValueError):
     """One record cannot be used; its message is the quarantine reason."""
+
+
+# What a builder meeting a shape it did not expect raises (a list where a string was, ...).
+# Builders check the shapes they know; this keeps one odd record from costing the rows beside it.
+UNEXPECTED_SHAPE = (TypeError, KeyError, AttributeError, IndexError, OverflowError, ValueError)
+
+
+def normalise_each(records: Iterable[Any], build: Callable[[Any], dict[str, Any]],
+                   label: str) -> Normalised:
+    """Posts built from each record; a record that cannot be built is a reject with the reason."""
+    out = Normalised()
+    for record in records:
+        try:
+            out.posts.append(build(record))
+        except BadRecord as e:
+            out.rejects.append((record, f"{label}: {e}"))
+        except UNEXPECTED_SHAPE as e:
+            out.rejects.append((record, f"{label}: unexpected shape ({type(e).__name__}: {e})"))
+    return out
 
 
 def record_hash(record: Any) -> str:
@@ -83,7 +103,7 @@ def _count(value: Any, name: str) -> int | None:
         raise BadRecord(f"{name} must be a non-negative integer, got {type(value).__name__}")
     try:
         number = int(value)
-    except (TypeError, ValueError) as e:
+    except (TypeError, ValueError, OverflowError) as e:  # OverflowError: int(inf)
         raise BadRecord(f"{name} must be a non-negative integer, got {value!r}") from e
     if number < 0 or number != float(value) or number > 2**62:
         raise BadRecord(f"{name} must be a non-negative integer, got {value!r}")
@@ -142,6 +162,8 @@ def normalise_records(records: list[Any], default_source: str | None = None) -> 
             out.posts.append(post_from_record(record, default_source))
         except BadRecord as e:
             out.rejects.append((record, str(e)))
+        except UNEXPECTED_SHAPE as e:
+            out.rejects.append((record, f"unexpected shape ({type(e).__name__}: {e})"))
     return out
 
 
@@ -158,11 +180,8 @@ def normalise_x_page(page: Any) -> Normalised:
         for u in (listed if isinstance(listed, list) else [])
         if isinstance(u, dict)
     }
-    for tweet in page.get("data") or []:
-        try:
-            out.posts.append(_post_from_tweet(tweet, users))
-        except BadRecord as e:
-            out.rejects.append((tweet, f"X tweet: {e}"))
+    out.extend(normalise_each(page.get("data") or [], lambda t: _post_from_tweet(t, users),
+                              "X tweet"))
     return out
 
 
@@ -179,8 +198,8 @@ def _post_from_tweet(tweet: Any, users: dict[str, dict[str, Any]]) -> dict[str, 
     if not isinstance(references, list):
         raise BadRecord("referenced_tweets must be a list")
     # A retweet's parent is the retweeted post; a quote's the quoted one; a reply's its parent.
-    refs = {r.get("type"): str(r["id"]) for r in references
-            if isinstance(r, dict) and r.get("id") is not None}
+    refs = {r["type"]: str(r["id"]) for r in references
+            if isinstance(r, dict) and isinstance(r.get("type"), str) and r.get("id") is not None}
     parent = refs.get("retweeted") or refs.get("quoted") or refs.get("replied_to")
     return {
         "source": "x",
@@ -218,18 +237,12 @@ def _non_negative(value: Any) -> Any:
 
 def normalise_reddit_listing(listing: Any) -> Normalised:
     """A Reddit Listing: t3 submissions (title + selftext) and t1 comments (body)."""
-    out = Normalised()
     data = listing.get("data") if isinstance(listing, dict) else None
     children = data.get("children") if isinstance(data, dict) else None
     if not isinstance(children, list):
         # An error body, an empty response or any other JSON where a Listing should be.
         return Normalised(rejects=[(listing, "not a Reddit Listing (no data.children list)")])
-    for child in children:
-        try:
-            out.posts.append(_post_from_reddit(child))
-        except BadRecord as e:
-            out.rejects.append((child, f"Reddit thing: {e}"))
-    return out
+    return normalise_each(children, _post_from_reddit, "Reddit thing")
 
 
 def _post_from_reddit(child: Any) -> dict[str, Any]:

@@ -10,7 +10,7 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-from pipelines.normalize import Normalised
+from pipelines.normalize import UNEXPECTED_SHAPE, Normalised
 
 PAGE_PARSERS: dict[str, str] = {
     "x_v2_page": "pipelines.normalize:normalise_x_page",
@@ -38,4 +38,14 @@ def parse_json_page(fmt: str, payload: str) -> Normalised:
         doc = json.loads(payload)
     except json.JSONDecodeError as e:
         return Normalised(rejects=[(payload, f"malformed JSON page: {e.msg} at column {e.colno}")])
-    return parser_for(fmt)(doc)
+    return parse_page(fmt, doc)
+
+
+def parse_page(fmt: str, doc: Any) -> Normalised:
+    """Normalises one parsed page. Records are quarantined one by one inside the parser; a page
+    whose outer shape breaks the parser itself becomes one quarantined record, not a crash."""
+    parser = parser_for(fmt)
+    try:
+        return parser(doc)
+    except UNEXPECTED_SHAPE as e:
+        return Normalised(rejects=[(doc, f"{fmt} page: unexpected shape ({type(e).__name__}: {e})")])

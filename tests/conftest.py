@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 
 from pipelines.prefect_env import apply_defaults
 
@@ -15,6 +16,13 @@ apply_defaults()
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 FIXTURES = Path(__file__).parent / "fixtures"
+
+# The suite's property tests draw the same examples on every run, so a CI failure is one anyone
+# can reproduce and a green run means the same thing twice. Searching wider for new bad inputs
+# is a separate, random run: `pytest tests/test_properties.py --hypothesis-profile=explore`.
+settings.register_profile("default", derandomize=True, database=None, deadline=None)
+settings.register_profile("explore", max_examples=1000, database=None, deadline=None)
+settings.load_profile("default")
 
 
 @pytest.fixture(scope="session")

@@ -55,6 +55,9 @@ def test_post_records_are_imported_with_service_matched(tmp_path, db, matcher):
     (json.dumps({**GOOD, "text": 42}), "text must be a string"),
     (json.dumps({**GOOD, "likes": -1}), "likes must be a non-negative integer"),
     (json.dumps({**GOOD, "likes": "many"}), "likes must be a non-negative integer"),
+    # Python's json reads Infinity and NaN, so a count can arrive as a non-finite float
+    (json.dumps({**GOOD, "likes": float("inf")}), "likes must be a non-negative integer"),
+    (json.dumps({**GOOD, "likes": float("nan")}), "likes must be a non-negative integer"),
     (json.dumps({**GOOD, "text": "x" * 100_001}), "more than 100000"),
     (json.dumps([1, 2]), "must be a JSON object"),
     (b'{"id": "5", "text": "\xff\xfe"}', "not valid UTF-8"),

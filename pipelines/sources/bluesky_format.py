@@ -13,7 +13,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from pipelines.normalize import BadRecord, Normalised, _count, _id, _opt_str, _text, parse_timestamp
+from pipelines.normalize import (
+    BadRecord,
+    Normalised,
+    _count,
+    _id,
+    _opt_str,
+    _text,
+    normalise_each,
+    parse_timestamp,
+)
 
 POST_COLLECTION = "app.bsky.feed.post"
 QUOTE_EMBEDS = ("app.bsky.embed.record", "app.bsky.embed.record#view")
@@ -24,31 +33,17 @@ def normalise_search_page(doc: Any) -> Normalised:
     """Posts of one searchPosts response, with author follower counts from the getProfiles
     responses landed beside it."""
     search, profiles = (doc.get("search"), doc.get("profiles")) if _is_envelope(doc) else (doc, [])
-    out = Normalised()
     if not isinstance(search, dict) or not isinstance(search.get("posts"), list):
-        out.rejects.append((doc, "Bluesky search page: no `posts` list"))
-        return out
+        return Normalised(rejects=[(doc, "Bluesky search page: no `posts` list")])
     by_did = _profiles_by_did(profiles)
-    for view in search["posts"]:
-        try:
-            out.posts.append(_post_from_view(view, by_did))
-        except BadRecord as e:
-            out.rejects.append((view, f"Bluesky post: {e}"))
-    return out
+    return normalise_each(search["posts"], lambda v: _post_from_view(v, by_did), "Bluesky post")
 
 
 def normalise_jetstream_page(doc: Any) -> Normalised:
     """Posts of a JSON array of Jetstream commit events (post creates)."""
-    out = Normalised()
     if not isinstance(doc, list):
-        out.rejects.append((doc, "Jetstream page: not a JSON array of events"))
-        return out
-    for event in doc:
-        try:
-            out.posts.append(_post_from_event(event))
-        except BadRecord as e:
-            out.rejects.append((event, f"Jetstream event: {e}"))
-    return out
+        return Normalised(rejects=[(doc, "Jetstream page: not a JSON array of events")])
+    return normalise_each(doc, _post_from_event, "Jetstream event")
 
 
 def sort_at(view: Any) -> str | None:

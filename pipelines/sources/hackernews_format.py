@@ -7,7 +7,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from pipelines.normalize import BadRecord, Normalised, _count, _id, _opt_str, _text, parse_timestamp
+from pipelines.normalize import (
+    BadRecord,
+    Normalised,
+    _count,
+    _id,
+    _opt_str,
+    _text,
+    normalise_each,
+    parse_timestamp,
+)
 from pipelines.sources.html_text import html_to_text
 
 ITEM_URL = "https://news.ycombinator.com/item?id={}"
@@ -16,13 +25,7 @@ ITEM_URL = "https://news.ycombinator.com/item?id={}"
 def normalise_algolia_page(doc: Any) -> Normalised:
     if not isinstance(doc, dict) or not isinstance(doc.get("hits"), list):
         return Normalised(rejects=[(doc, "HN page: not an Algolia search result with `hits`")])
-    out = Normalised()
-    for hit in doc["hits"]:
-        try:
-            out.posts.append(post_from_hit(hit))
-        except BadRecord as e:
-            out.rejects.append((hit, f"HN hit: {e}"))
-    return out
+    return normalise_each(doc["hits"], post_from_hit, "HN hit")
 
 
 def post_from_hit(hit: Any) -> dict[str, Any]:

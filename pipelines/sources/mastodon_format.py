@@ -12,12 +12,20 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import urlparse
 
-from pipelines.normalize import BadRecord, Normalised, _count, _id, _opt_str, _text, parse_timestamp
+from pipelines.normalize import (
+    BadRecord,
+    Normalised,
+    _count,
+    _id,
+    _opt_str,
+    _text,
+    normalise_each,
+    parse_timestamp,
+)
 from pipelines.sources.html_text import html_to_text
 
 
 def normalise_statuses_page(doc: Any) -> Normalised:
-    out = Normalised()
     if isinstance(doc, dict) and isinstance(doc.get("statuses"), list):
         statuses = doc["statuses"]
     elif isinstance(doc, list):
@@ -25,12 +33,7 @@ def normalise_statuses_page(doc: Any) -> Normalised:
     else:
         reason = "Mastodon page: neither a list of statuses nor a search result with `statuses`"
         return Normalised(rejects=[(doc, reason)])
-    for status in statuses:
-        try:
-            out.posts.append(post_from_status(status))
-        except BadRecord as e:
-            out.rejects.append((status, f"Mastodon status: {e}"))
-    return out
+    return normalise_each(statuses, post_from_status, "Mastodon status")
 
 
 def post_from_status(status: Any) -> dict[str, Any]:

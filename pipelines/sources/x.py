@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 import requests
 
 from pipelines.errors import ConfigError
-from pipelines.normalize import BadRecord, Normalised, _count, parse_timestamp
+from pipelines.normalize import UNEXPECTED_SHAPE, BadRecord, Normalised, _count, parse_timestamp
 from pipelines.sources.base import (
     HTTP_TIMEOUT_S,
     MAX_RATE_LIMIT_WAIT_S,
@@ -534,6 +534,8 @@ def normalise_counts_page(doc: Any) -> Normalised:
                 raise BadRecord("tweet_count missing")
         except BadRecord as e:
             out.rejects.append((bucket, f"X counts bucket: {e}"))
+        except UNEXPECTED_SHAPE as e:
+            out.rejects.append((bucket, f"X counts bucket: unexpected shape ({type(e).__name__}: {e})"))
     return out
 
 

@@ -562,3 +562,33 @@ def test_a_jetstream_surrogate_is_quarantined_not_fatal(warehouse: Warehouse,
         "Jetstream event: id is not valid Unicode (lone surrogate at 34)",
         "Jetstream event: the message is not a JSON object (truncated or malformed)"]
     assert ("\\ud800",) in warehouse.con.execute("SELECT record FROM quarantine").fetchall()
+
+
+def test_an_infinite_count_or_a_list_reference_type_is_one_reject_not_a_crash() -> None:
+    """CI found both: Reddit `num_comments: Infinity` raised OverflowError and an X reference
+    whose `type` was a list raised "unhashable type"; each crashed its whole page."""
+    listing = SEEDS["reddit_listing"][0]()
+    listing["data"]["children"][0]["data"]["num_comments"] = float("inf")
+    result = parse_page("reddit_listing", listing)
+    assert [reason for _, reason in result.rejects] == [
+        "Reddit thing: num_comments must be a non-negative integer, got inf"]
+    assert len(result.posts) == len(listing["data"]["children"]) - 1
+
+    page = SEEDS["x_v2_page"][0]()
+    page["data"][0]["referenced_tweets"] = [{"type": [], "id": "1"}]
+    result = parse_page("x_v2_page", page)
+    assert not result.rejects and len(result.posts) == len(page["data"])
+    assert result.posts[0]["parent_id"] is None  # a reference of no known type is no parent
+
+
+def test_a_shape_no_parser_checks_for_is_a_reasoned_reject() -> None:
+    """The safety net behind every page parser: an error the builders do not foresee costs one
+    record, named in its reason, never the page."""
+    from pipelines.normalize import normalise_each
+
+    def build(record: Any) -> dict[str, Any]:
+        return {"id": record["id"]}
+
+    result = normalise_each([{"id": "1"}, {}, {"id": "3"}], build, "test record")
+    assert [p["id"] for p in result.posts] == ["1", "3"]
+    assert result.rejects == [({}, "test record: unexpected shape (KeyError: 'id')")]

@@ -38,17 +38,24 @@ class BadRecord(ValueError):
 UNEXPECTED_SHAPE = (TypeError, KeyError, AttributeError, IndexError, OverflowError, ValueError)
 
 
+def shape_reason(error: Exception) -> str:
+    """The quarantine reason for an error no builder foresaw."""
+    return f"unexpected shape ({type(error).__name__}: {error})"
+
+
 def normalise_each(records: Iterable[Any], build: Callable[[Any], dict[str, Any]],
-                   label: str) -> Normalised:
-    """Posts built from each record; a record that cannot be built is a reject with the reason."""
+                   label: str | None) -> Normalised:
+    """Posts built from each record; a record that cannot be built is a reject with the reason
+    (prefixed with `label: ` when there is one)."""
+    prefix = f"{label}: " if label else ""
     out = Normalised()
     for record in records:
         try:
             out.posts.append(build(record))
         except BadRecord as e:
-            out.rejects.append((record, f"{label}: {e}"))
+            out.rejects.append((record, f"{prefix}{e}"))
         except UNEXPECTED_SHAPE as e:
-            out.rejects.append((record, f"{label}: unexpected shape ({type(e).__name__}: {e})"))
+            out.rejects.append((record, prefix + shape_reason(e)))
     return out
 
 
@@ -156,15 +163,7 @@ def post_from_record(record: Any, default_source: str | None = None) -> dict[str
 
 
 def normalise_records(records: list[Any], default_source: str | None = None) -> Normalised:
-    out = Normalised()
-    for record in records:
-        try:
-            out.posts.append(post_from_record(record, default_source))
-        except BadRecord as e:
-            out.rejects.append((record, str(e)))
-        except UNEXPECTED_SHAPE as e:
-            out.rejects.append((record, f"unexpected shape ({type(e).__name__}: {e})"))
-    return out
+    return normalise_each(records, lambda r: post_from_record(r, default_source), None)
 
 
 def normalise_x_page(page: Any) -> Normalised:

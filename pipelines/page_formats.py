@@ -10,7 +10,7 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-from pipelines.normalize import UNEXPECTED_SHAPE, Normalised
+from pipelines.normalize import UNEXPECTED_SHAPE, Normalised, shape_reason
 
 PAGE_PARSERS: dict[str, str] = {
     "x_v2_page": "pipelines.normalize:normalise_x_page",
@@ -48,4 +48,4 @@ def parse_page(fmt: str, doc: Any) -> Normalised:
     try:
         return parser(doc)
     except UNEXPECTED_SHAPE as e:
-        return Normalised(rejects=[(doc, f"{fmt} page: unexpected shape ({type(e).__name__}: {e})")])
+        return Normalised(rejects=[(doc, f"{fmt} page: {shape_reason(e)}")])

@@ -26,7 +26,14 @@ from typing import TYPE_CHECKING, Any
 import requests
 
 from pipelines.errors import ConfigError
-from pipelines.normalize import UNEXPECTED_SHAPE, BadRecord, Normalised, _count, parse_timestamp
+from pipelines.normalize import (
+    UNEXPECTED_SHAPE,
+    BadRecord,
+    Normalised,
+    _count,
+    parse_timestamp,
+    shape_reason,
+)
 from pipelines.sources.base import (
     HTTP_TIMEOUT_S,
     MAX_RATE_LIMIT_WAIT_S,
@@ -535,7 +542,7 @@ def normalise_counts_page(doc: Any) -> Normalised:
         except BadRecord as e:
             out.rejects.append((bucket, f"X counts bucket: {e}"))
         except UNEXPECTED_SHAPE as e:
-            out.rejects.append((bucket, f"X counts bucket: unexpected shape ({type(e).__name__}: {e})"))
+            out.rejects.append((bucket, f"X counts bucket: {shape_reason(e)}"))
     return out
 
 

@@ -43,6 +43,7 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT))
 
 from analysis.classifier import Classifier
+from analysis.classifier.heads import LinearHead
 from analysis.classifier.language import is_supported
 from analysis.classifier.model import (
     COMPLAINT_LABELS,
@@ -50,8 +51,9 @@ from analysis.classifier.model import (
     combine_complaint,
     pick_type,
 )
+from analysis.classifier.ngrams import GramCounts
 from analysis.classifier.text import normalise
-from analysis.classifier.training import DEFAULT_CS, embed, fit_logreg
+from analysis.classifier.training import DEFAULT_CS, embed, fit_logreg, ngram_counts
 from analysis.classifier.training_data import (
     read_complaints,
     read_seed,
@@ -117,6 +119,19 @@ def macro_f1(pred: NDArray[np.int64], gold: NDArray[np.int64]) -> float:
     return float(f1_score(gold, pred, average="macro"))
 
 
+def grams_for(head: LinearHead, texts: Sequence[str]) -> list[GramCounts] | None:
+    """Fold heads read n-grams exactly when the shipped head they stand for does."""
+    return ngram_counts(texts) if head.reads_ngrams else None
+
+
+def pick(grams: list[GramCounts] | None, rows: Sequence[int]) -> list[GramCounts] | None:
+    return None if grams is None else [grams[i] for i in rows]
+
+
+def join(*parts: list[GramCounts] | None) -> list[GramCounts] | None:
+    return None if any(p is None for p in parts) else [g for p in parts for g in p or []]
+
+
 def indices(labels: Sequence[str], names: Sequence[str]) -> NDArray[np.int64]:
     position = {name: i for i, name in enumerate(names)}
     return np.array([position[label] for label in labels], dtype=np.int64)
@@ -171,7 +186,8 @@ def evaluate_sentiment(clf: Classifier, data: Path, cache: Path | None) -> Row:
     head = clf.heads["sentiment"]
     order = indices(SENTIMENT_LABELS, head.labels)  # head columns -> SENTIMENT_LABELS order
     probs = head.predict_proba(
-        embed(clf.encoder, val.texts, desc="TweetEval val", cache_dir=cache)
+        embed(clf.encoder, val.texts, desc="TweetEval val", cache_dir=cache),
+        grams_for(head, val.texts),
     )[:, order].astype(np.float64)
     if not SKIP_BASELINES:
         print("fitting the TF-IDF sentiment baseline (~48k tweets)...", flush=True)
@@ -221,6 +237,8 @@ def evaluate_is_complaint(
     x_seed = embed(clf.encoder, seed.texts, desc="seed", cache_dir=cache)
     y = indices(complaints.labels, COMPLAINT_LABELS)
     texts = np.array(complaints.texts, dtype=object)
+    g = grams_for(clf.heads["is_complaint"], complaints.texts)
+    g_seed = grams_for(clf.heads["is_complaint"], seed.texts)
 
     def run_fold(train: NDArray[np.int64], test: NDArray[np.int64]) -> dict[str, Probs]:
         tr_labels = [complaints.labels[i] for i in train]
@@ -229,11 +247,15 @@ def evaluate_is_complaint(
             tr_labels + seed.labels,
             COMPLAINT_LABELS,
             scoring="f1_macro",
+            grams=join(pick(g, train), g_seed),
         )
-        alone, _ = fit_logreg(x[train], tr_labels, COMPLAINT_LABELS, scoring="f1_macro")
+        alone, _ = fit_logreg(
+            x[train], tr_labels, COMPLAINT_LABELS, scoring="f1_macro", grams=pick(g, train)
+        )
+        test_grams = pick(g, test)
         return {
-            "minilm": with_seed.predict_proba(x[test]).astype(np.float64),
-            "minilm_only": alone.predict_proba(x[test]).astype(np.float64),
+            "minilm": with_seed.predict_proba(x[test], test_grams).astype(np.float64),
+            "minilm_only": alone.predict_proba(x[test], test_grams).astype(np.float64),
             "tfidf": tfidf_fit_predict(
                 list(texts[train]) + seed.texts,
                 tr_labels + seed.labels,
@@ -264,18 +286,29 @@ def evaluate_complaint_type(
     x = embed(clf.encoder, seed.texts, desc="seed", cache_dir=cache)
     x_complaints = embed(clf.encoder, complaints.texts, desc="complaints", cache_dir=cache)
     y = indices(seed.labels, names)
+    g_types = grams_for(clf.heads["complaint_type"], seed.texts)
+    g_binary = grams_for(clf.heads["is_complaint"], seed.texts)
+    g_complaints = grams_for(clf.heads["is_complaint"], complaints.texts)
 
     def run_fold(train: NDArray[np.int64], test: NDArray[np.int64]) -> dict[str, Probs]:
         tr_types = [seed.labels[i] for i in train]
-        types, _ = fit_logreg(x[train], tr_types, names, scoring="f1_macro", complaint_mask=mask)
+        types, _ = fit_logreg(
+            x[train],
+            tr_types,
+            names,
+            scoring="f1_macro",
+            complaint_mask=mask,
+            grams=pick(g_types, train),
+        )
         binary, _ = fit_logreg(
             np.vstack([x_complaints, x[train]]),
             complaints.labels + [binary_seed.labels[i] for i in train],
             COMPLAINT_LABELS,
             scoring="f1_macro",
+            grams=join(g_complaints, pick(g_binary, train)),
         )
-        raw = types.predict_proba(x[test]).astype(np.float64)
-        p_complaint = binary.predict_proba(x[test])[:, 1]
+        raw = types.predict_proba(x[test], pick(g_types, test)).astype(np.float64)
+        p_complaint = binary.predict_proba(x[test], pick(g_binary, test))[:, 1]
         shipped = np.zeros_like(raw)
         picked = np.zeros_like(raw)  # one-hot: the shipped complaint_type, not the joint argmax
         for row, (p, q) in enumerate(zip(p_complaint, raw, strict=True)):
@@ -332,12 +365,15 @@ def evaluate_airline(clf: Classifier, data: Path, cache: Path | None) -> Row:
     x = embed(clf.encoder, texts, desc="airline negatives", cache_dir=cache)
     y = indices(labels, names)
     array = np.array(texts, dtype=object)
+    grams = ngram_counts(texts)  # `train complaint` heads always read n-grams
 
     def run_fold(train: NDArray[np.int64], test: NDArray[np.int64]) -> dict[str, Probs]:
         tr_labels = [labels[i] for i in train]
-        head, _ = fit_logreg(x[train], tr_labels, names, scoring="f1_macro")
+        head, _ = fit_logreg(
+            x[train], tr_labels, names, scoring="f1_macro", grams=pick(grams, train)
+        )
         return {
-            "ours": head.predict_proba(x[test]).astype(np.float64),
+            "ours": head.predict_proba(x[test], pick(grams, test)).astype(np.float64),
             "tfidf": tfidf_fit_predict(
                 list(array[train]), tr_labels, list(array[test]), names, "f1_macro"
             ),

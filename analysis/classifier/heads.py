@@ -1,8 +1,13 @@
-"""Linear classification heads stored as plain .npz arrays (no pickle, numpy-only at run time)."""
+"""Linear classification heads stored as plain .npz arrays (no pickle, numpy-only at run time).
+
+A head reads the encoder vector and, when it has a vocabulary, the text's character n-grams
+(analysis/classifier/ngrams.py): logits = vector @ coef.T + tfidf(n-grams) @ ngram_coef.T + b.
+"""
 
 from __future__ import annotations
 
 import zipfile
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -10,6 +15,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from analysis.classifier.errors import ModelLoadError
+from analysis.classifier.ngrams import GramCounts, NgramVocabulary
 
 FloatArray = NDArray[np.float32]
 
@@ -23,14 +29,28 @@ class LinearHead:
     intercept: FloatArray  # (k,) or (1,)
     # Only for the complaint-type head: which labels count as complaints.
     complaint_mask: NDArray[np.bool_] | None = None
+    # Optional n-gram half: its vocabulary and (rows, len(vocabulary)) weights.
+    ngrams: NgramVocabulary | None = None
+    ngram_coef: FloatArray | None = None
 
     @property
     def dim(self) -> int:
         return int(self.coef.shape[1])
 
-    def predict_proba(self, embeddings: FloatArray) -> FloatArray:
-        """Probabilities, one column per label in `labels` order; rows sum to 1."""
+    @property
+    def reads_ngrams(self) -> bool:
+        return self.ngrams is not None
+
+    def predict_proba(
+        self, embeddings: FloatArray, grams: Sequence[GramCounts] | None = None
+    ) -> FloatArray:
+        """Probabilities, one column per label in `labels` order; rows sum to 1. `grams` are
+        the texts' n-gram counts (`count_ngrams`), needed when the head reads n-grams."""
         logits = embeddings @ self.coef.T + self.intercept
+        if self.ngrams is not None and self.ngram_coef is not None:
+            if grams is None or len(grams) != len(embeddings):
+                raise ValueError("this head reads n-grams: pass one GramCounts per embedding")
+            logits = logits + self.ngrams.transform(grams).dot_t(self.ngram_coef)
         if len(self.labels) == 2 and self.coef.shape[0] == 1:
             positive = 1.0 / (1.0 + np.exp(-logits[:, 0]))
             return np.stack([1.0 - positive, positive], axis=1).astype(np.float32)
@@ -46,9 +66,13 @@ class LinearHead:
         }
         if self.complaint_mask is not None:
             arrays["complaint_mask"] = self.complaint_mask.astype(np.bool_)
+        if self.ngrams is not None and self.ngram_coef is not None:
+            arrays["ngram_grams"] = np.array(self.ngrams.grams, dtype=np.str_)
+            arrays["ngram_idf"] = self.ngrams.idf.astype(np.float32)
+            arrays["ngram_coef"] = self.ngram_coef.astype(np.float32)
         path.parent.mkdir(parents=True, exist_ok=True)
         with path.open("wb") as f:
-            np.savez(f, **arrays)  # type: ignore[arg-type]
+            np.savez_compressed(f, **arrays)  # type: ignore[arg-type]
 
     @classmethod
     def load(cls, path: Path) -> LinearHead:
@@ -60,9 +84,22 @@ class LinearHead:
                 intercept = np.asarray(data["intercept"], dtype=np.float32)
                 labels = tuple(str(x) for x in data["labels"])
                 mask = data["complaint_mask"] if "complaint_mask" in data.files else None
+                ngrams, ngram_coef = None, None
+                if "ngram_coef" in data.files:
+                    ngrams = NgramVocabulary(
+                        [str(g) for g in data["ngram_grams"]], data["ngram_idf"]
+                    )
+                    ngram_coef = np.asarray(data["ngram_coef"], dtype=np.float32)
         except (OSError, ValueError, KeyError, zipfile.BadZipFile) as e:
             raise ModelLoadError(f"head file {path} is corrupt or incomplete: {e}") from e
-        head = cls(labels, coef, intercept, None if mask is None else mask.astype(np.bool_))
+        head = cls(
+            labels,
+            coef,
+            intercept,
+            None if mask is None else mask.astype(np.bool_),
+            ngrams,
+            ngram_coef,
+        )
         head.validate(path)
         return head
 
@@ -80,5 +117,15 @@ class LinearHead:
             problems.append("non-finite weights")
         if self.complaint_mask is not None and self.complaint_mask.shape != (len(self.labels),):
             problems.append("complaint_mask does not match labels")
+        if (self.ngrams is None) != (self.ngram_coef is None):
+            problems.append("n-gram vocabulary and n-gram weights must come together")
+        elif self.ngrams is not None and self.ngram_coef is not None:
+            if self.ngram_coef.shape != (rows, len(self.ngrams)):
+                problems.append(
+                    f"ngram_coef shape {self.ngram_coef.shape}, expected ({rows}, "
+                    f"{len(self.ngrams)})"
+                )
+            elif not (np.isfinite(self.ngram_coef).all() and np.isfinite(self.ngrams.idf).all()):
+                problems.append("non-finite n-gram weights")
         if problems:
             raise ModelLoadError(f"head {source} is invalid: " + "; ".join(problems))

@@ -21,6 +21,7 @@ from analysis.classifier.encoder import (
 from analysis.classifier.errors import ModelLoadError
 from analysis.classifier.heads import FloatArray, LinearHead
 from analysis.classifier.language import UNKNOWN, is_supported
+from analysis.classifier.ngrams import count_all
 from analysis.classifier.text import PREPROCESS_NAME, normalise
 
 SENTIMENT_LABELS: tuple[str, ...] = ("negative", "neutral", "positive")
@@ -170,7 +171,8 @@ class Classifier:
             batch = distinct[start : start + group]
             embeddings = self.encoder.encode(batch, batch_size=batch_size)
             done = 0
-            for key, row in zip(batch, self._classify_embeddings(embeddings), strict=True):
+            rows = self._classify_embeddings(embeddings, batch)
+            for key, row in zip(batch, rows, strict=True):
                 for i in uses[key]:
                     results[i] = row
                 done += len(uses[key])
@@ -185,10 +187,14 @@ class Classifier:
             if r is not None
         ]
 
-    def _classify_embeddings(self, embeddings: FloatArray) -> list[Classification]:
-        sentiment = self.heads["sentiment"].predict_proba(embeddings)
-        complaint = self.heads["is_complaint"].predict_proba(embeddings)[:, 1]
-        types = self.heads["complaint_type"].predict_proba(embeddings)
+    def _classify_embeddings(
+        self, embeddings: FloatArray, texts: Sequence[str]
+    ) -> list[Classification]:
+        # N-grams are counted once per text for every head that reads them.
+        grams = count_all(texts) if any(h.reads_ngrams for h in self.heads.values()) else None
+        sentiment = self.heads["sentiment"].predict_proba(embeddings, grams)
+        complaint = self.heads["is_complaint"].predict_proba(embeddings, grams)[:, 1]
+        types = self.heads["complaint_type"].predict_proba(embeddings, grams)
         return [
             self._one(sentiment[i], float(complaint[i]), types[i]) for i in range(len(embeddings))
         ]

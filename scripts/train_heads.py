@@ -199,7 +199,10 @@ def train_heads(
 
     today = datetime.now(UTC)
     fine_tuned = bool((encoder_info or {}).get("fine_tuned"))
-    default_version = "minilm-l6-v2-ft" if fine_tuned else "minilm-l6-v2-int8s"
+    layers = (encoder_info or {}).get("fine_tuning", {}).get("layers", 6)
+    default_version = "minilm-l6-v2-int8s"
+    if fine_tuned:
+        default_version = "minilm-l6-v2-ft" if layers == 6 else f"minilm-l6-v2-ft-l{layers}"
     meta = {
         "format_version": 2,
         "model_version": version or f"{default_version}+heads-{today:%Y.%m.%d}",

@@ -5,6 +5,7 @@ sentiment, exported to int8 ONNX, then the three heads fitted on that int8 encod
     pip install -e '.[train]'
     python scripts/train_model.py                  # the shipped model (about 40 min, 2 cores)
     python scripts/train_model.py --frozen --out /tmp/frozen   # stock MiniLM, no fine-tuning
+    python scripts/train_model.py --layers 3 --out /tmp/l3     # 3 layers: 2x faster, see card
 
 Steps, each with a progress bar, on a 2-core CPU with no GPU:
 1. fine-tune all-MiniLM-L6-v2 on SemEval 2013-2016 sentiment (TweetEval validation tweets and
@@ -69,8 +70,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--epochs", type=float, default=1.0)
     parser.add_argument("--sentiment-limit", type=int, default=None,
                         help="fine-tune on a random subset of this many sentiment tweets")
+    parser.add_argument("--layers", type=int, default=None,
+                        help="fine-tune and ship only the first N of MiniLM's 6 layers "
+                        "(3: 2x faster to serve, sentiment 0.715 instead of 0.738)")
     parser.add_argument("--threads", type=int, default=None)
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if args.layers is not None and args.frozen:
+        parser.error("--layers needs fine-tuning (a truncated encoder must be retrained)")
+    return args
 
 
 def finetune_tasks(args: argparse.Namespace) -> list:  # type: ignore[type-arg]
@@ -105,7 +112,7 @@ def main(argv: list[str] | None = None) -> int:
             from analysis.classifier.finetune import FinetuneConfig, finetune
 
             hf_dir = Path(tmp) / "finetuned"
-            config = FinetuneConfig(epochs=args.epochs, threads=args.threads)
+            config = FinetuneConfig(epochs=args.epochs, threads=args.threads, layers=args.layers)
             info = finetune(finetune_tasks(args), hf_dir, config)
             encoder_info = {"fine_tuned": True, "fine_tuning": info}
             print(f"fine-tuned: {info}", flush=True)

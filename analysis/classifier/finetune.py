@@ -34,6 +34,7 @@ class FinetuneConfig:
     warmup: float = 0.06
     seed: int = 0
     threads: int | None = None
+    layers: int | None = None  # keep only the first N transformer layers (faster to serve)
 
 
 def finetune(tasks: Sequence[Task], out_dir: Path, config: FinetuneConfig) -> dict[str, Any]:
@@ -49,6 +50,13 @@ def finetune(tasks: Sequence[Task], out_dir: Path, config: FinetuneConfig) -> di
     source = base_model_dir()
     tokenizer = AutoTokenizer.from_pretrained(str(source))
     model = AutoModel.from_pretrained(str(source))
+    if config.layers is not None:
+        if not 1 <= config.layers <= model.config.num_hidden_layers:
+            raise ValueError(f"layers must be 1..{model.config.num_hidden_layers}")
+        # The lower layers of a BERT are a working encoder on their own; fine-tuning adapts
+        # them to stand in for the dropped top layers. save_pretrained records the new depth.
+        model.encoder.layer = model.encoder.layer[: config.layers]
+        model.config.num_hidden_layers = config.layers
     heads = torch.nn.ModuleDict(
         {t.name: torch.nn.Linear(model.config.hidden_size, len(t.label_set)) for t in tasks}
     )
@@ -93,6 +101,7 @@ def finetune(tasks: Sequence[Task], out_dir: Path, config: FinetuneConfig) -> di
         "epochs": config.epochs,
         "batch_size": config.batch_size,
         "max_tokens": config.max_tokens,
+        "layers": model.config.num_hidden_layers,
         "learning_rate": config.learning_rate,
         "seed": config.seed,
         "final_loss": {k: round(v, 4) for k, v in running.items()},

@@ -43,7 +43,6 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT))
 
 from analysis.classifier import Classifier
-from analysis.classifier.heads import LinearHead
 from analysis.classifier.language import is_supported
 from analysis.classifier.model import (
     COMPLAINT_LABELS,
@@ -53,7 +52,13 @@ from analysis.classifier.model import (
 )
 from analysis.classifier.ngrams import GramCounts
 from analysis.classifier.text import normalise
-from analysis.classifier.training import DEFAULT_CS, embed, fit_logreg, ngram_counts
+from analysis.classifier.training import (
+    DEFAULT_CS,
+    embed,
+    fit_logreg,
+    ngram_counts,
+    ngram_counts_for,
+)
 from analysis.classifier.training_data import (
     read_complaints,
     read_seed,
@@ -119,11 +124,6 @@ def macro_f1(pred: NDArray[np.int64], gold: NDArray[np.int64]) -> float:
     return float(f1_score(gold, pred, average="macro"))
 
 
-def grams_for(head: LinearHead, texts: Sequence[str]) -> list[GramCounts] | None:
-    """Fold heads read n-grams exactly when the shipped head they stand for does."""
-    return ngram_counts(texts) if head.reads_ngrams else None
-
-
 def pick(grams: list[GramCounts] | None, rows: Sequence[int]) -> list[GramCounts] | None:
     return None if grams is None else [grams[i] for i in rows]
 
@@ -187,7 +187,7 @@ def evaluate_sentiment(clf: Classifier, data: Path, cache: Path | None) -> Row:
     order = indices(SENTIMENT_LABELS, head.labels)  # head columns -> SENTIMENT_LABELS order
     probs = head.predict_proba(
         embed(clf.encoder, val.texts, desc="TweetEval val", cache_dir=cache),
-        grams_for(head, val.texts),
+        ngram_counts_for(head, val.texts),
     )[:, order].astype(np.float64)
     if not SKIP_BASELINES:
         print("fitting the TF-IDF sentiment baseline (~48k tweets)...", flush=True)
@@ -237,8 +237,9 @@ def evaluate_is_complaint(
     x_seed = embed(clf.encoder, seed.texts, desc="seed", cache_dir=cache)
     y = indices(complaints.labels, COMPLAINT_LABELS)
     texts = np.array(complaints.texts, dtype=object)
-    g = grams_for(clf.heads["is_complaint"], complaints.texts)
-    g_seed = grams_for(clf.heads["is_complaint"], seed.texts)
+    # Fold heads read n-grams exactly when the shipped head they stand for does.
+    g = ngram_counts_for(clf.heads["is_complaint"], complaints.texts)
+    g_seed = ngram_counts_for(clf.heads["is_complaint"], seed.texts)
 
     def run_fold(train: NDArray[np.int64], test: NDArray[np.int64]) -> dict[str, Probs]:
         tr_labels = [complaints.labels[i] for i in train]
@@ -286,9 +287,9 @@ def evaluate_complaint_type(
     x = embed(clf.encoder, seed.texts, desc="seed", cache_dir=cache)
     x_complaints = embed(clf.encoder, complaints.texts, desc="complaints", cache_dir=cache)
     y = indices(seed.labels, names)
-    g_types = grams_for(clf.heads["complaint_type"], seed.texts)
-    g_binary = grams_for(clf.heads["is_complaint"], seed.texts)
-    g_complaints = grams_for(clf.heads["is_complaint"], complaints.texts)
+    g_types = ngram_counts_for(clf.heads["complaint_type"], seed.texts)
+    g_binary = ngram_counts_for(clf.heads["is_complaint"], seed.texts)
+    g_complaints = ngram_counts_for(clf.heads["is_complaint"], complaints.texts)
 
     def run_fold(train: NDArray[np.int64], test: NDArray[np.int64]) -> dict[str, Probs]:
         tr_types = [seed.labels[i] for i in train]

@@ -44,6 +44,7 @@ from analysis.classifier.training import (
     embed,
     fit_logreg,
     ngram_counts,
+    ngram_counts_for,
     write_model,
 )
 from analysis.classifier.training_data import (
@@ -105,7 +106,7 @@ def train_sentiment(
 
 
 def macro_recall(head: LinearHead, x: np.ndarray, texts: list[str], gold: list[str]) -> float:
-    probs = head.predict_proba(x, ngram_counts(texts))
+    probs = head.predict_proba(x, ngram_counts_for(head, texts))
     predicted = np.array(head.labels)[probs.argmax(axis=1)]
     gold_arr = np.array(gold)
     return float(np.mean([(predicted[gold_arr == c] == c).mean() for c in sorted(set(gold))]))

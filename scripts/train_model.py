@@ -3,7 +3,7 @@
 sentiment, exported to int8 ONNX, then the three heads fitted on that int8 encoder's vectors.
 
     pip install -e '.[train]'
-    python scripts/train_model.py                  # the shipped model (about 40 min, 2 cores)
+    python scripts/train_model.py                  # the shipped model (about 25 min, 2 cores)
     python scripts/train_model.py --frozen --out /tmp/frozen   # stock MiniLM, no fine-tuning
     python scripts/train_model.py --layers 3 --out /tmp/l3     # 3 layers: 2x faster, see card
 

@@ -37,6 +37,11 @@ def ngram_counts(texts: Sequence[str]) -> list[GramCounts]:
     return count_all(normalise(t) for t in texts)
 
 
+def ngram_counts_for(head: LinearHead, texts: Sequence[str]) -> list[GramCounts] | None:
+    """The texts' n-gram counts if `head` reads n-grams, else None (nothing to count)."""
+    return ngram_counts(texts) if head.reads_ngrams else None
+
+
 def embed(
     encoder: Encoder,
     texts: Sequence[str],

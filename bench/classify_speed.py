@@ -85,7 +85,6 @@ def child(args: argparse.Namespace) -> None:
     else:
         from analysis.classifier.heads import LinearHead
         from analysis.classifier.model import DEFAULT_MODEL_DIR, HEAD_FILES
-        from analysis.classifier.ngrams import count_all
         from analysis.classifier.text import normalise
         from analysis.classifier.torch_encoder import TorchMiniLMEncoder
 
@@ -96,8 +95,7 @@ def child(args: argparse.Namespace) -> None:
         started, cpu_started = time.perf_counter(), time.process_time()
         texts = [normalise(p) for p in posts]
         vectors = encoder.encode(texts, batch_size=args.batch_size)
-        grams = count_all(texts)  # the heads' n-gram half, as the served path counts them
-        results = [head.predict_proba(vectors, grams) for head in heads.values()]
+        results = [head.predict_proba(vectors, texts) for head in heads.values()]
         elapsed = time.perf_counter() - started
         torch_loaded = True
     if len(results[0] if args.child == "fp32" else results) != len(posts):

@@ -141,7 +141,6 @@ def baseline_classify(args: argparse.Namespace) -> dict[str, Any]:
 
     from analysis.classifier.heads import LinearHead
     from analysis.classifier.model import DEFAULT_MODEL_DIR, HEAD_FILES
-    from analysis.classifier.ngrams import count_all
     from analysis.classifier.text import normalise
 
     os.environ["HF_HUB_OFFLINE"] = "1"
@@ -163,8 +162,8 @@ def baseline_classify(args: argparse.Namespace) -> dict[str, Any]:
     vectors = np.stack([o[0, :n].numpy().mean(axis=0) for o, n in zip(outputs, lengths,
                                                                        strict=True)])
     vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
-    grams = count_all(normalise(t) for t in texts)
-    scores = {name: head.predict_proba(vectors, grams) for name, head in heads.items()}
+    normalised = [normalise(t) for t in texts]
+    scores = {name: head.predict_proba(vectors, normalised) for name, head in heads.items()}
     sample = sample.assign(
         sentiment=np.array(heads["sentiment"].labels)[scores["sentiment"].argmax(axis=1)],
         is_complaint=scores["is_complaint"][:, 1] >= 0.5,

@@ -50,14 +50,13 @@ from analysis.classifier.model import (
     combine_complaint,
     pick_type,
 )
-from analysis.classifier.ngrams import GramCounts
 from analysis.classifier.text import normalise
 from analysis.classifier.training import (
     DEFAULT_CS,
     embed,
     fit_logreg,
-    ngram_counts,
-    ngram_counts_for,
+    ngram_texts,
+    ngram_texts_for,
 )
 from analysis.classifier.training_data import (
     read_complaints,
@@ -124,11 +123,11 @@ def macro_f1(pred: NDArray[np.int64], gold: NDArray[np.int64]) -> float:
     return float(f1_score(gold, pred, average="macro"))
 
 
-def pick(grams: list[GramCounts] | None, rows: Sequence[int]) -> list[GramCounts] | None:
-    return None if grams is None else [grams[i] for i in rows]
+def pick(texts: list[str] | None, rows: Sequence[int]) -> list[str] | None:
+    return None if texts is None else [texts[i] for i in rows]
 
 
-def join(*parts: list[GramCounts] | None) -> list[GramCounts] | None:
+def join(*parts: list[str] | None) -> list[str] | None:
     return None if any(p is None for p in parts) else [g for p in parts for g in p or []]
 
 
@@ -187,7 +186,7 @@ def evaluate_sentiment(clf: Classifier, data: Path, cache: Path | None) -> Row:
     order = indices(SENTIMENT_LABELS, head.labels)  # head columns -> SENTIMENT_LABELS order
     probs = head.predict_proba(
         embed(clf.encoder, val.texts, desc="TweetEval val", cache_dir=cache),
-        ngram_counts_for(head, val.texts),
+        ngram_texts_for(head, val.texts),
     )[:, order].astype(np.float64)
     if not SKIP_BASELINES:
         print("fitting the TF-IDF sentiment baseline (~48k tweets)...", flush=True)
@@ -238,8 +237,8 @@ def evaluate_is_complaint(
     y = indices(complaints.labels, COMPLAINT_LABELS)
     texts = np.array(complaints.texts, dtype=object)
     # Fold heads read n-grams exactly when the shipped head they stand for does.
-    g = ngram_counts_for(clf.heads["is_complaint"], complaints.texts)
-    g_seed = ngram_counts_for(clf.heads["is_complaint"], seed.texts)
+    g = ngram_texts_for(clf.heads["is_complaint"], complaints.texts)
+    g_seed = ngram_texts_for(clf.heads["is_complaint"], seed.texts)
 
     def run_fold(train: NDArray[np.int64], test: NDArray[np.int64]) -> dict[str, Probs]:
         tr_labels = [complaints.labels[i] for i in train]
@@ -248,10 +247,10 @@ def evaluate_is_complaint(
             tr_labels + seed.labels,
             COMPLAINT_LABELS,
             scoring="f1_macro",
-            grams=join(pick(g, train), g_seed),
+            texts_for_ngrams=join(pick(g, train), g_seed),
         )
         alone, _ = fit_logreg(
-            x[train], tr_labels, COMPLAINT_LABELS, scoring="f1_macro", grams=pick(g, train)
+            x[train], tr_labels, COMPLAINT_LABELS, scoring="f1_macro", texts_for_ngrams=pick(g, train)
         )
         test_grams = pick(g, test)
         return {
@@ -287,9 +286,9 @@ def evaluate_complaint_type(
     x = embed(clf.encoder, seed.texts, desc="seed", cache_dir=cache)
     x_complaints = embed(clf.encoder, complaints.texts, desc="complaints", cache_dir=cache)
     y = indices(seed.labels, names)
-    g_types = ngram_counts_for(clf.heads["complaint_type"], seed.texts)
-    g_binary = ngram_counts_for(clf.heads["is_complaint"], seed.texts)
-    g_complaints = ngram_counts_for(clf.heads["is_complaint"], complaints.texts)
+    g_types = ngram_texts_for(clf.heads["complaint_type"], seed.texts)
+    g_binary = ngram_texts_for(clf.heads["is_complaint"], seed.texts)
+    g_complaints = ngram_texts_for(clf.heads["is_complaint"], complaints.texts)
 
     def run_fold(train: NDArray[np.int64], test: NDArray[np.int64]) -> dict[str, Probs]:
         tr_types = [seed.labels[i] for i in train]
@@ -299,14 +298,14 @@ def evaluate_complaint_type(
             names,
             scoring="f1_macro",
             complaint_mask=mask,
-            grams=pick(g_types, train),
+            texts_for_ngrams=pick(g_types, train),
         )
         binary, _ = fit_logreg(
             np.vstack([x_complaints, x[train]]),
             complaints.labels + [binary_seed.labels[i] for i in train],
             COMPLAINT_LABELS,
             scoring="f1_macro",
-            grams=join(g_complaints, pick(g_binary, train)),
+            texts_for_ngrams=join(g_complaints, pick(g_binary, train)),
         )
         raw = types.predict_proba(x[test], pick(g_types, test)).astype(np.float64)
         p_complaint = binary.predict_proba(x[test], pick(g_binary, test))[:, 1]
@@ -366,12 +365,12 @@ def evaluate_airline(clf: Classifier, data: Path, cache: Path | None) -> Row:
     x = embed(clf.encoder, texts, desc="airline negatives", cache_dir=cache)
     y = indices(labels, names)
     array = np.array(texts, dtype=object)
-    grams = ngram_counts(texts)  # `train complaint` heads always read n-grams
+    grams = ngram_texts(texts)  # `train complaint` heads always read n-grams
 
     def run_fold(train: NDArray[np.int64], test: NDArray[np.int64]) -> dict[str, Probs]:
         tr_labels = [labels[i] for i in train]
         head, _ = fit_logreg(
-            x[train], tr_labels, names, scoring="f1_macro", grams=pick(grams, train)
+            x[train], tr_labels, names, scoring="f1_macro", texts_for_ngrams=pick(grams, train)
         )
         return {
             "ours": head.predict_proba(x[test], pick(grams, test)).astype(np.float64),

@@ -10,7 +10,7 @@ import pytest
 from analysis.classifier.errors import ModelLoadError
 from analysis.classifier.heads import LinearHead
 from analysis.classifier.ngrams import NgramVocabulary, count_all, count_ngrams
-from analysis.classifier.training import fit_logreg, ngram_counts
+from analysis.classifier.training import fit_logreg, ngram_texts
 
 
 def test_character_ngrams_stay_inside_padded_words() -> None:
@@ -37,7 +37,7 @@ def test_vocabulary_is_reproducible_and_drops_rare_grams() -> None:
 
 def test_rows_are_unit_length_and_unknown_text_is_all_zero() -> None:
     vocab = NgramVocabulary.fit(count_all(["slack is down", "github is down"]), min_df=1)
-    rows = vocab.transform(count_all(["is slack down?", "zzz", ""]))
+    rows = vocab.transform(["is slack down?", "zzz", ""])
     dense = rows.to_scipy().toarray()
     assert dense.shape == (3, len(vocab))
     assert np.linalg.norm(dense[0]) == pytest.approx(1.0, abs=1e-6)
@@ -48,7 +48,7 @@ def test_sparse_product_matches_dense() -> None:
     rng = np.random.default_rng(0)
     texts = ["outage again", "", "love the new update", "again and again", "qqq"]
     vocab = NgramVocabulary.fit(count_all(texts), min_df=1)
-    rows = vocab.transform(count_all(texts))
+    rows = vocab.transform(texts)
     coef = rng.normal(size=(3, len(vocab))).astype(np.float32)
     expected = rows.to_scipy().toarray() @ coef.T
     assert np.allclose(rows.dot_t(coef), expected, atol=1e-5)
@@ -60,7 +60,7 @@ def _hybrid_head() -> LinearHead:
     x = np.zeros((len(texts), 4), dtype=np.float32)  # the vector says nothing: words must
     head, info = fit_logreg(
         x, labels, ("not_complaint", "complaint"), scoring="f1_macro", cs=(10.0,), folds=2,
-        grams=ngram_counts(texts),
+        texts_for_ngrams=ngram_texts(texts),
     )
     assert info["features"].startswith("vector x")
     return head
@@ -69,7 +69,7 @@ def _hybrid_head() -> LinearHead:
 def test_a_head_learns_from_ngrams_when_the_vector_is_blind() -> None:
     head = _hybrid_head()
     x = np.zeros((2, 4), dtype=np.float32)
-    probs = head.predict_proba(x, ngram_counts(["down down down", "love love"]))
+    probs = head.predict_proba(x, ngram_texts(["down down down", "love love"]))
     assert probs[0, 1] > 0.5 > probs[1, 1]
     with pytest.raises(ValueError, match="n-grams"):
         head.predict_proba(x)
@@ -81,7 +81,7 @@ def test_hybrid_head_round_trips_through_npz(tmp_path: Path) -> None:
     loaded = LinearHead.load(tmp_path / "h.npz")
     assert loaded.ngrams is not None and loaded.ngrams.grams == head.ngrams.grams  # type: ignore[union-attr]
     x = np.zeros((1, 4), dtype=np.float32)
-    grams = ngram_counts(["is it down again"])
+    grams = ngram_texts(["is it down again"])
     assert np.allclose(loaded.predict_proba(x, grams), head.predict_proba(x, grams))
 
 

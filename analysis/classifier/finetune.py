@@ -35,6 +35,7 @@ class FinetuneConfig:
     seed: int = 0
     threads: int | None = None
     layers: int | None = None  # keep only the first N transformer layers (faster to serve)
+    start_from: Path | None = None  # a transformers checkpoint to start from (default: stock)
 
 
 def finetune(tasks: Sequence[Task], out_dir: Path, config: FinetuneConfig) -> dict[str, Any]:
@@ -47,7 +48,7 @@ def finetune(tasks: Sequence[Task], out_dir: Path, config: FinetuneConfig) -> di
         torch.set_num_threads(config.threads)
     random.seed(config.seed)
     torch.manual_seed(config.seed)
-    source = base_model_dir()
+    source = config.start_from or base_model_dir()
     tokenizer = AutoTokenizer.from_pretrained(str(source))
     model = AutoModel.from_pretrained(str(source))
     if config.layers is not None:

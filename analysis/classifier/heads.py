@@ -15,7 +15,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from analysis.classifier.errors import ModelLoadError
-from analysis.classifier.ngrams import GramCounts, NgramVocabulary
+from analysis.classifier.ngrams import NgramVocabulary
 
 FloatArray = NDArray[np.float32]
 
@@ -42,15 +42,15 @@ class LinearHead:
         return self.ngrams is not None
 
     def predict_proba(
-        self, embeddings: FloatArray, grams: Sequence[GramCounts] | None = None
+        self, embeddings: FloatArray, texts: Sequence[str] | None = None
     ) -> FloatArray:
-        """Probabilities, one column per label in `labels` order; rows sum to 1. `grams` are
-        the texts' n-gram counts (`count_ngrams`), needed when the head reads n-grams."""
+        """Probabilities, one column per label in `labels` order; rows sum to 1. `texts` are
+        the embedded texts (normalised), needed when the head reads n-grams."""
         logits = embeddings @ self.coef.T + self.intercept
         if self.ngrams is not None and self.ngram_coef is not None:
-            if grams is None or len(grams) != len(embeddings):
-                raise ValueError("this head reads n-grams: pass one GramCounts per embedding")
-            logits = logits + self.ngrams.transform(grams).dot_t(self.ngram_coef)
+            if texts is None or len(texts) != len(embeddings):
+                raise ValueError("this head reads n-grams: pass one text per embedding")
+            logits = logits + self.ngrams.transform(texts).dot_t(self.ngram_coef)
         if len(self.labels) == 2 and self.coef.shape[0] == 1:
             positive = 1.0 / (1.0 + np.exp(-logits[:, 0]))
             return np.stack([1.0 - positive, positive], axis=1).astype(np.float32)

@@ -21,7 +21,6 @@ from analysis.classifier.encoder import (
 from analysis.classifier.errors import ModelLoadError
 from analysis.classifier.heads import FloatArray, LinearHead
 from analysis.classifier.language import UNKNOWN, is_supported
-from analysis.classifier.ngrams import count_all
 from analysis.classifier.text import PREPROCESS_NAME, normalise
 
 SENTIMENT_LABELS: tuple[str, ...] = ("negative", "neutral", "positive")
@@ -190,11 +189,9 @@ class Classifier:
     def _classify_embeddings(
         self, embeddings: FloatArray, texts: Sequence[str]
     ) -> list[Classification]:
-        # N-grams are counted once per text for every head that reads them.
-        grams = count_all(texts) if any(h.reads_ngrams for h in self.heads.values()) else None
-        sentiment = self.heads["sentiment"].predict_proba(embeddings, grams)
-        complaint = self.heads["is_complaint"].predict_proba(embeddings, grams)[:, 1]
-        types = self.heads["complaint_type"].predict_proba(embeddings, grams)
+        sentiment = self.heads["sentiment"].predict_proba(embeddings, texts)
+        complaint = self.heads["is_complaint"].predict_proba(embeddings, texts)[:, 1]
+        types = self.heads["complaint_type"].predict_proba(embeddings, texts)
         return [
             self._one(sentiment[i], float(complaint[i]), types[i]) for i in range(len(embeddings))
         ]

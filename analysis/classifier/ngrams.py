@@ -17,26 +17,37 @@ import math
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from itertools import repeat
+from functools import lru_cache
+from itertools import chain, repeat
 
 import numpy as np
 from numpy.typing import NDArray
 
 MIN_N, MAX_N = 2, 5
 MAX_WORD_CHARS = 40  # a longer "word" (a hash, base64) adds noise and thousands of grams
+WORD_CACHE_SIZE = 200_000
 
 GramCounts = Counter[str]
 
 
+def words_of(text: str) -> list[str]:
+    """The lower-cased words of one (already normalised) text, as the n-grams see them."""
+    return text.lower().replace("\x00", " ").split()  # numpy str arrays drop NULs
+
+
 def count_ngrams(text: str) -> GramCounts:
     """The n-gram counts of one (already normalised) text."""
-    grams: list[str] = []
-    for word in text.lower().replace("\x00", " ").split():  # numpy str arrays drop NULs
-        padded = f" {word[:MAX_WORD_CHARS]} "
-        size = len(padded)
-        for n in range(MIN_N, min(MAX_N, size) + 1):
-            grams.extend([padded[i : i + n] for i in range(size - n + 1)])
-    return Counter(grams)
+    return Counter(chain.from_iterable(map(_word_grams, words_of(text))))
+
+
+@lru_cache(maxsize=1 << 16)
+def _word_grams(word: str) -> tuple[str, ...]:
+    # Words repeat across posts (Zipf), so remembering each one's grams saves most of the work.
+    padded = f" {word[:MAX_WORD_CHARS]} "
+    size = len(padded)
+    return tuple(
+        padded[i : i + n] for n in range(MIN_N, min(MAX_N, size) + 1) for i in range(size - n + 1)
+    )
 
 
 def count_all(texts: Iterable[str]) -> list[GramCounts]:
@@ -58,11 +69,15 @@ class SparseRows:
 
     def dot_t(self, coef: NDArray[np.float32]) -> NDArray[np.float32]:
         """self @ coef.T for a dense (k, width) coef: one (n_rows, k) block of logits."""
-        rows = np.repeat(np.arange(self.n_rows), np.diff(self.indptr))
-        weighted = coef[:, self.indices] * self.data  # (k, nnz)
-        out = np.empty((self.n_rows, coef.shape[0]), dtype=np.float32)
-        for k in range(coef.shape[0]):
-            out[:, k] = np.bincount(rows, weights=weighted[k], minlength=self.n_rows)
+        return self.dot(np.ascontiguousarray(coef.T))
+
+    def dot(self, weights: NDArray[np.float32]) -> NDArray[np.float32]:
+        """self @ weights for a dense (width, k) matrix (rows gathered contiguously)."""
+        out = np.zeros((self.n_rows, weights.shape[1]), dtype=np.float32)
+        filled = np.diff(self.indptr) > 0  # reduceat would copy a row's start into empty rows
+        if filled.any():
+            weighted = weights[self.indices] * self.data[:, None]  # (nnz, k)
+            out[filled] = np.add.reduceat(weighted, self.indptr[:-1][filled], axis=0)
         return out
 
     def to_scipy(self):  # type: ignore[no-untyped-def]  # training only: scipy comes with sklearn
@@ -82,6 +97,9 @@ class NgramVocabulary:
         self.grams = tuple(grams)
         self.idf = np.asarray(idf, dtype=np.float32)
         self.index = {g: i for i, g in enumerate(self.grams)}
+        # word -> the columns of its known n-grams: words repeat across posts, so a text costs
+        # a lookup per word rather than per n-gram.
+        self._word_columns: dict[str, tuple[int, ...]] = {}
 
     def __len__(self) -> int:
         return len(self.grams)
@@ -102,23 +120,30 @@ class NgramVocabulary:
         idf = np.array([math.log((1 + n) / (1 + df[g])) + 1.0 for g in kept], dtype=np.float32)
         return cls(kept, idf)
 
-    def transform(self, counts: Sequence[GramCounts]) -> SparseRows:
-        # One Python pass collects (column or -1, count) for every gram of every row; numpy
-        # does the rest (about 3x faster than building each row in Python).
-        columns: list[int] = []
-        tallies: list[int] = []
-        for c in counts:
-            columns.extend(map(self.index.get, c.keys(), repeat(-1)))
-            tallies.extend(c.values())
-        n = len(counts)
-        row_of = np.repeat(np.arange(n), [len(c) for c in counts])
-        cols = np.array(columns, dtype=np.int64)
-        known = cols >= 0
-        cols, rows = cols[known], row_of[known]
-        data = (1.0 + np.log(np.array(tallies, dtype=np.float64)[known])) * self.idf[cols]
+    def transform(self, texts: Sequence[str]) -> SparseRows:
+        """TF-IDF rows of (already normalised) texts over this vocabulary."""
+        n = len(texts)
+        columns = [list(chain.from_iterable(map(self._columns, words_of(t)))) for t in texts]
+        sizes = np.fromiter(map(len, columns), dtype=np.int64, count=n)
+        cols = np.fromiter(chain.from_iterable(columns), dtype=np.int64, count=int(sizes.sum()))
+        # Count each (row, column) pair: np.unique sorts the keys, which is CSR order.
+        keys, tallies = np.unique(np.repeat(np.arange(n), sizes) * len(self) + cols,
+                                  return_counts=True)
+        rows, cols = np.divmod(keys, len(self))
+        data = (1.0 + np.log(tallies)) * self.idf[cols]
         # L2-normalise each row (a row with no known n-gram stays all zero).
         norms = np.sqrt(np.bincount(rows, weights=data**2, minlength=n))
         data = data / np.maximum(norms, 1e-12)[rows]
         indptr = np.zeros(n + 1, dtype=np.int64)
         np.cumsum(np.bincount(rows, minlength=n), out=indptr[1:])
         return SparseRows(indptr, cols, data.astype(np.float32), len(self.grams))
+
+    def _columns(self, word: str) -> tuple[int, ...]:
+        columns = self._word_columns.get(word)
+        if columns is None:
+            if len(self._word_columns) >= WORD_CACHE_SIZE:  # bounded: a stream has no end
+                self._word_columns.clear()
+            found = map(self.index.get, _word_grams(word), repeat(-1))
+            columns = tuple(c for c in found if c >= 0)
+            self._word_columns[word] = columns
+        return columns

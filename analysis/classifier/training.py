@@ -19,7 +19,7 @@ from numpy.typing import NDArray
 
 from analysis.classifier.encoder import Encoder
 from analysis.classifier.heads import FloatArray, LinearHead
-from analysis.classifier.ngrams import GramCounts, NgramVocabulary, count_all
+from analysis.classifier.ngrams import NgramVocabulary, count_all
 from analysis.classifier.taxonomy import DEFAULT_NON_COMPLAINT_LABELS, TaxonomyLabel
 from analysis.classifier.text import normalise
 
@@ -32,14 +32,15 @@ NGRAM_MIN_DF = 2
 NGRAM_MAX_FEATURES = 200_000
 
 
-def ngram_counts(texts: Sequence[str]) -> list[GramCounts]:
-    """N-gram counts of raw texts, normalised exactly as the classifier normalises them."""
-    return count_all(normalise(t) for t in texts)
+def ngram_texts(texts: Sequence[str]) -> list[str]:
+    """Raw texts normalised exactly as the classifier normalises them, for the n-grams."""
+    return [normalise(t) for t in texts]
 
 
-def ngram_counts_for(head: LinearHead, texts: Sequence[str]) -> list[GramCounts] | None:
-    """The texts' n-gram counts if `head` reads n-grams, else None (nothing to count)."""
-    return ngram_counts(texts) if head.reads_ngrams else None
+def ngram_texts_for(head: LinearHead, texts: Sequence[str]) -> list[str] | None:
+    """`ngram_texts(texts)` if `head` reads n-grams, else None (a fold head fitted on None
+    reads the vector only, like the head it stands for)."""
+    return ngram_texts(texts) if head.reads_ngrams else None
 
 
 def embed(
@@ -115,27 +116,30 @@ def fit_logreg(
     folds: int = 5,
     seed: int = 0,
     complaint_mask: NDArray[np.bool_] | None = None,
-    grams: Sequence[GramCounts] | None = None,
+    texts_for_ngrams: Sequence[str] | None = None,
+    calibration: tuple[FloatArray, Sequence[str]] | None = None,
 ) -> tuple[LinearHead, dict[str, Any]]:
     """Balanced logistic regression; C picked by stratified CV on the training data only, then
-    temperature-scaled on the same folds' out-of-fold predictions. With `grams` (one
-    `ngram_counts` per row of x) the head also reads character n-grams: their vocabulary and idf
-    come from these training texts."""
+    temperature-scaled on the same folds' out-of-fold predictions, or, given `calibration`
+    (vectors and labels of rows held out of everything else; vector-only heads), on the fitted
+    model's logits for those rows. With `texts_for_ngrams` (the
+    normalised text of each row of x) the head also reads character n-grams: their vocabulary
+    and idf come from these training texts."""
     from sklearn.linear_model import LogisticRegression
     from sklearn.model_selection import GridSearchCV, StratifiedKFold
 
     vocabulary = None
     features: Any = x
-    if grams is not None:
-        if len(grams) != len(x):
-            raise ValueError(f"{len(x)} vectors but {len(grams)} n-gram rows")
+    if texts_for_ngrams is not None:
+        if len(texts_for_ngrams) != len(x):
+            raise ValueError(f"{len(x)} vectors but {len(texts_for_ngrams)} texts")
         from scipy import sparse
 
         vocabulary = NgramVocabulary.fit(
-            grams, min_df=NGRAM_MIN_DF, max_features=NGRAM_MAX_FEATURES
+            count_all(texts_for_ngrams), min_df=NGRAM_MIN_DF, max_features=NGRAM_MAX_FEATURES
         )
         features = sparse.hstack(
-            [sparse.csr_matrix(x * VECTOR_WEIGHT), vocabulary.transform(grams).to_scipy()]
+            [sparse.csr_matrix(x * VECTOR_WEIGHT), vocabulary.transform(texts_for_ngrams).to_scipy()]
         ).tocsr()
     y_idx = _label_indices(y, labels)
     smallest = int(np.bincount(y_idx, minlength=len(labels)).min())
@@ -151,9 +155,16 @@ def fit_logreg(
     )
     search.fit(features, y_idx)
     c = float(search.best_params_["C"])
-    temperature = fit_temperature(
-        features, y_idx, c, StratifiedKFold(folds, shuffle=True, random_state=seed)
-    )
+    if calibration is None:
+        temperature = fit_temperature(
+            features, y_idx, c, StratifiedKFold(folds, shuffle=True, random_state=seed)
+        )
+    else:
+        if texts_for_ngrams is not None:
+            raise ValueError("a calibration set is supported for vector-only heads")
+        x_cal, y_cal = calibration
+        logits = _two_columns(search.best_estimator_.decision_function(x_cal))
+        temperature = best_temperature(logits, _label_indices(y_cal, labels))
     head = head_from_sklearn(
         search.best_estimator_, labels, complaint_mask, temperature, vocabulary, x.shape[1]
     )
@@ -164,6 +175,8 @@ def fit_logreg(
         "cv_scoring": scoring,
         "cv_score": round(float(search.best_score_), 4),
         "n_train": len(y_idx),
+        "temperature_fitted_on": "out-of-fold predictions" if calibration is None
+        else f"{len(calibration[1])} held-out rows",
         "features": "vector" if vocabulary is None else (
             f"vector x {VECTOR_WEIGHT} + {len(vocabulary):,} character 2-5-grams (TF-IDF)"
         ),
@@ -182,9 +195,19 @@ def fit_temperature(x: Any, y_idx: NDArray[np.int64], c: float, cv: Any) -> floa
     from sklearn.model_selection import cross_val_predict
 
     model = LogisticRegression(class_weight="balanced", max_iter=3000, C=c)
-    logits = np.asarray(cross_val_predict(model, x, y_idx, cv=cv, method="decision_function"))
+    logits = cross_val_predict(model, x, y_idx, cv=cv, method="decision_function")
+    return best_temperature(_two_columns(logits), y_idx)
+
+
+def _two_columns(logits: Any) -> NDArray[np.float64]:
+    logits = np.asarray(logits, dtype=np.float64)
     if logits.ndim == 1:  # binary: one logit for class 1
         logits = np.stack([np.zeros_like(logits), logits], axis=1)
+    return logits
+
+
+def best_temperature(logits: NDArray[np.float64], y_idx: NDArray[np.int64]) -> float:
+    """The T in [0.1, 10] (log grid) minimising the log loss of logits / T."""
     candidates = np.exp(np.linspace(np.log(0.1), np.log(10.0), 161))
     losses = [_log_loss(logits / t, y_idx) for t in candidates]
     return float(candidates[int(np.argmin(losses))])
@@ -266,7 +289,8 @@ def retrain_complaint_type(
         mask = np.array([name not in DEFAULT_NON_COMPLAINT_LABELS for name in names])
     x = embed(encoder, texts, desc="labelled posts")
     head, info = fit_logreg(
-        x, labels, names, scoring="f1_macro", complaint_mask=mask, grams=ngram_counts(texts)
+        x, labels, names, scoring="f1_macro", complaint_mask=mask,
+        texts_for_ngrams=ngram_texts(texts)
     )
     heads = {name: LinearHead.load(base_dir / file) for name, file in HEAD_FILES.items()}
     heads["complaint_type"] = head

@@ -7,6 +7,7 @@ later, at embedding time, exactly as at inference.
 from __future__ import annotations
 
 import csv
+import hashlib
 import html
 import re
 from collections.abc import Iterable, Sequence
@@ -170,3 +171,21 @@ def sentiment_splits(data_dir: Path) -> tuple[LabelledTexts, LabelledTexts]:
         read_semeval_sentiment(data_dir, exclude={dedupe_key(t) for t in val.texts}), val.texts
     )
     return train, val
+
+
+# One tweet in this many is held out of fine-tuning and of the sentiment head's weights: the
+# head's temperature is fitted on it, since vectors of tweets the encoder was tuned on come out
+# more separable (and the probabilities over-confident) than those of unseen posts.
+CALIBRATION_ONE_IN = 20
+
+
+def calibration_split(train: LabelledTexts) -> tuple[LabelledTexts, LabelledTexts]:
+    """(fit, calibration): every tweet whose dedupe_key hashes to 0 mod CALIBRATION_ONE_IN goes
+    to calibration. By content, not position, so the slice survives reordered or added files."""
+    fit, calibration = LabelledTexts(notes=dict(train.notes)), LabelledTexts()
+    for text, label in zip(train.texts, train.labels, strict=True):
+        digest = hashlib.sha256(dedupe_key(text).encode("utf-8")).digest()
+        held_out = int.from_bytes(digest[:4], "big") % CALIBRATION_ONE_IN == 0
+        (calibration if held_out else fit).add(text, label)
+    fit.notes["held_out_for_calibration"] = len(calibration.texts)
+    return fit, calibration

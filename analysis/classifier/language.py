@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from functools import lru_cache
 
 SUPPORTED_LANGUAGES = frozenset({"en"})
 UNKNOWN = "und"
@@ -56,6 +57,20 @@ _FUNCTION_WORDS: dict[str, frozenset[str]] = {
         "belum juga"),
     "tr": _words("bir ve bu da de çok değil ne neden yine hiç ama şu"),
 }
+
+
+def _languages_of_words() -> dict[str, tuple[str, ...]]:
+    """word -> the languages whose function words include it: one lookup per word."""
+    index: dict[str, tuple[str, ...]] = {}
+    for lang, vocab in _FUNCTION_WORDS.items():
+        for word in vocab:
+            index[word] = (*index.get(word, ()), lang)
+    return index
+
+
+_LANGUAGES_OF_WORD = _languages_of_words()
+_ASCII_LETTER = re.compile(r"[A-Za-z]")
+_NON_ASCII = re.compile(r"[^\x00-\x7f]")
 _WORD = re.compile(r"[^\W\d_]+(?:'[^\W\d_]+)?")
 _HANDLE_OR_LINK = re.compile(r"(?<!\w)@\w+|https?://\S+|www\.\S+|#\w+")
 # Share of letters outside the Latin script above which a post is not Latin-script (lower than
@@ -82,9 +97,9 @@ _SCRIPT_LANGUAGE = {
 def detect_language(text: str) -> str:
     """An ISO 639-1 code, or "und" when there is no evidence (no letters, a bare name)."""
     text = _HANDLE_OR_LINK.sub(" ", text[:2000])
-    latin = 0
+    latin = len(_ASCII_LETTER.findall(text))  # only the other characters need a script lookup
     scripts: dict[str, int] = {}
-    for char in text:
+    for char in _NON_ASCII.findall(text):
         if not char.isalpha():
             continue
         script = _script(char)
@@ -116,9 +131,13 @@ def _latin_language(lowered: str) -> str:
     words = _WORD.findall(lowered)
     if not words:
         return UNKNOWN
-    hits = {lang: sum(w in vocab for w in words) for lang, vocab in _FUNCTION_WORDS.items()}
-    for letters, lang in _MARKER_LETTERS.items():  # letters English never uses
-        hits[lang] += sum(lowered.count(c) for c in letters)
+    hits = dict.fromkeys(_FUNCTION_WORDS, 0)
+    for word in words:
+        for lang in _LANGUAGES_OF_WORD.get(word, ()):
+            hits[lang] += 1
+    if not lowered.isascii():
+        for letters, lang in _MARKER_LETTERS.items():  # letters English never uses
+            hits[lang] += sum(lowered.count(c) for c in letters)
     english = hits.pop("en")
     best = max(hits, key=lambda lang: hits[lang])
     if hits[best] >= _MIN_FOREIGN_HITS and hits[best] > english:
@@ -135,6 +154,7 @@ def _has_non_english_letters(lowered: str) -> bool:
     return any(c in "áéíóúñçãõâêôàèìòùäöüßœ¿¡" for c in lowered)
 
 
+@lru_cache(maxsize=4096)
 def _script(char: str) -> str:
     try:
         name = unicodedata.name(char)

@@ -144,6 +144,6 @@ class NgramVocabulary:
             if len(self._word_columns) >= WORD_CACHE_SIZE:  # bounded: a stream has no end
                 self._word_columns.clear()
             found = map(self.index.get, _word_grams(word), repeat(-1))
-            columns = tuple(c for c in found if c >= 0)
+            columns = tuple(filter((-1).__ne__, found))
             self._word_columns[word] = columns
         return columns

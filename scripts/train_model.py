@@ -57,6 +57,8 @@ from analysis.classifier.training_data import (
     sentiment_splits,
 )
 
+FULL_DEPTH = 6  # MiniLM-L6's transformer layers
+
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -120,10 +122,23 @@ def main(argv: list[str] | None = None) -> int:
         if not args.frozen:
             from analysis.classifier.finetune import FinetuneConfig, finetune
 
+            tasks = finetune_tasks(args)
+            start, first_stage = args.start_from, None
+            if args.layers is not None and args.layers < FULL_DEPTH and start is None:
+                # Stage 1: the whole encoder learns the task, then its lower layers are kept
+                # and tuned on (sentiment 0.726 for 3 layers, 0.715 when truncating the stock
+                # model: docs/model-card.md).
+                start = Path(tmp) / "full-depth"
+                first_stage = finetune(tasks, start, FinetuneConfig(
+                    epochs=args.epochs, threads=args.threads, desc="stage 1: all 6 layers"))
             hf_dir = Path(tmp) / "finetuned"
             config = FinetuneConfig(epochs=args.epochs, threads=args.threads, layers=args.layers,
-                                    start_from=args.start_from)
-            info = finetune(finetune_tasks(args), hf_dir, config)
+                                    start_from=start)
+            info = finetune(tasks, hf_dir, config)
+            if first_stage is not None:
+                info["started_from"] = {"full_depth_fine_tuning": first_stage}
+            elif start is not None:
+                info["started_from"] = str(start)
             encoder_info = {"fine_tuned": True, "fine_tuning": info}
             print(f"fine-tuned: {info}", flush=True)
             if args.keep_finetuned is not None:

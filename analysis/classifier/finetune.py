@@ -36,6 +36,7 @@ class FinetuneConfig:
     threads: int | None = None
     layers: int | None = None  # keep only the first N transformer layers (faster to serve)
     start_from: Path | None = None  # a transformers checkpoint to start from (default: stock)
+    desc: str = "fine-tuning MiniLM"  # the progress bar's label
 
 
 def finetune(tasks: Sequence[Task], out_dir: Path, config: FinetuneConfig) -> dict[str, Any]:
@@ -71,7 +72,7 @@ def finetune(tasks: Sequence[Task], out_dir: Path, config: FinetuneConfig) -> di
     by_name = {t.name: t for t in tasks}
     model.train()
     running: dict[str, float] = {}
-    with tqdm(batches, desc="fine-tuning MiniLM", unit="batch") as bar:
+    with tqdm(batches, desc=config.desc, unit="batch") as bar:
         for name, rows in bar:
             task = by_name[name]
             encoded = tokenizer(

@@ -45,6 +45,7 @@ from analysis.classifier.training import (
     fit_logreg,
     ngram_texts,
     ngram_texts_for,
+    weights_digest,
     write_model,
 )
 from analysis.classifier.training_data import (
@@ -204,6 +205,9 @@ def train_heads(
     print(f"complaint_type: {types_info}")
 
     today = datetime.now(UTC)
+    digest = weights_digest(
+        encoder.sha256, {"sentiment": sentiment, "is_complaint": complaint, "complaint_type": types}
+    )
     fine_tuned = bool((encoder_info or {}).get("fine_tuned"))
     layers = (encoder_info or {}).get("fine_tuning", {}).get("layers", 6)
     default_version = "minilm-l6-v2-int8s"
@@ -211,7 +215,7 @@ def train_heads(
         default_version = "minilm-l6-v2-ft" if layers == 6 else f"minilm-l6-v2-ft-l{layers}"
     meta = {
         "format_version": 2,
-        "model_version": version or f"{default_version}+heads-{today:%Y.%m.%d}",
+        "model_version": version or f"{default_version}+heads-{today:%Y.%m.%d}.{digest}",
         "trained_at": today.isoformat(timespec="seconds"),
         "encoder": {
             "name": ENCODER_NAME,

@@ -252,6 +252,18 @@ def _label_indices(y: Sequence[str], labels: Sequence[str]) -> NDArray[np.int64]
     return np.array([index[v] for v in y], dtype=np.int64)
 
 
+def weights_digest(encoder_sha256: str, heads: dict[str, LinearHead]) -> str:
+    """8 hex digits naming these exact weights, for model_version: two models trained on one
+    day must not share a version (a backfill resumes only under its own model's version)."""
+    digest = hashlib.sha256(encoder_sha256.encode("ascii"))
+    for name in sorted(heads):
+        head = heads[name]
+        for part in (head.coef, head.intercept, head.ngram_coef):
+            if part is not None:
+                digest.update(np.ascontiguousarray(part, dtype=np.float32).tobytes())
+    return digest.hexdigest()[:8]
+
+
 def write_model(out_dir: Path, heads: dict[str, LinearHead], meta: dict[str, Any]) -> None:
     """Write heads (.npz) and meta.json; meta.json last, so a half-written dir fails to load."""
     from analysis.classifier.model import HEAD_FILES
@@ -295,7 +307,8 @@ def retrain_complaint_type(
     heads = {name: LinearHead.load(base_dir / file) for name, file in HEAD_FILES.items()}
     heads["complaint_type"] = head
     today = datetime.now(UTC)
-    meta["model_version"] = f"{meta['model_version']}+custom-{today:%Y.%m.%d}"
+    digest = weights_digest(str(meta["encoder"].get("sha256", "")), heads)
+    meta["model_version"] = f"{meta['model_version']}+custom-{today:%Y.%m.%d}.{digest}"
     meta["trained_at"] = today.isoformat(timespec="seconds")
     meta["heads"]["complaint_type"] = {
         "labels": names,

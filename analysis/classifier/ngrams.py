@@ -25,7 +25,7 @@ from numpy.typing import NDArray
 
 MIN_N, MAX_N = 2, 5
 MAX_WORD_CHARS = 40  # a longer "word" (a hash, base64) adds noise and thousands of grams
-WORD_CACHE_SIZE = 200_000
+WORD_CACHE_SIZE = 50_000  # words, per vocabulary: the common ones stay, memory stays bounded
 
 GramCounts = Counter[str]
 
@@ -40,7 +40,7 @@ def count_ngrams(text: str) -> GramCounts:
     return Counter(chain.from_iterable(map(_word_grams, words_of(text))))
 
 
-@lru_cache(maxsize=1 << 16)
+@lru_cache(maxsize=1 << 15)
 def _word_grams(word: str) -> tuple[str, ...]:
     # Words repeat across posts (Zipf), so remembering each one's grams saves most of the work.
     padded = f" {word[:MAX_WORD_CHARS]} "

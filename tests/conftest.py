@@ -3,7 +3,10 @@ warehouse path in tmp_path."""
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,6 +18,15 @@ from pipelines.prefect_env import apply_defaults
 apply_defaults()
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
+# A PREFECT_HOME of this test process's own, set before anything imports prefect. The CLI runs
+# the tests start (`aftershock demo`, import, classify) use Prefect's temporary server, whose
+# database is PREFECT_HOME/prefect.db; under pytest-xdist several workers would otherwise migrate
+# and write one ~/.prefect/prefect.db at once (and the crash tests SIGKILL their server mid-write).
+_PREFECT_HOME = tempfile.mkdtemp(
+    prefix=f"aftershock-prefect-{os.environ.get('PYTEST_XDIST_WORKER', 'main')}-")
+os.environ["PREFECT_HOME"] = _PREFECT_HOME
+atexit.register(shutil.rmtree, _PREFECT_HOME, ignore_errors=True)
+
 FIXTURES = Path(__file__).parent / "fixtures"
 
 # The suite's property tests draw the same examples on every run, so a CI failure is one anyone
@@ -25,11 +37,30 @@ settings.register_profile("explore", max_examples=1000, database=None, deadline=
 settings.load_profile("default")
 
 
+# The files that take longest (pytest --durations on 2 idle cores), longest first. Under
+# pytest-xdist (--dist loadfile, --no-loadscope-reorder in pyproject.toml) a worker takes the
+# next file when it is nearly done with its own: started first, none of these begins last while
+# the other workers have run out of work.
+LONG_FILES = ("test_properties.py", "test_demo.py", "test_crash_recovery.py",
+              "test_read_while_write.py", "test_serve.py", "test_dashboard_browser.py")
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    shutil.rmtree(_PREFECT_HOME, ignore_errors=True)  # atexit may not run in an xdist worker
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if hasattr(config, "workerinput"):  # an xdist worker; a serial run keeps the file order
+        rank = {name: i for i, name in enumerate(LONG_FILES)}
+        items.sort(key=lambda item: rank.get(item.path.name, len(LONG_FILES)))  # stable
+
+
 @pytest.fixture(scope="session")
 def prefect_harness() -> Iterator[None]:
     from prefect.testing.utilities import prefect_test_harness
 
-    with prefect_test_harness(server_startup_timeout=90):
+    # Each xdist worker starts its own harness server, often at the same moment as the others.
+    with prefect_test_harness(server_startup_timeout=180):
         yield
 
 

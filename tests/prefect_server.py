@@ -22,7 +22,8 @@ def prefect_server(home: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Pref
     from prefect.logging.handlers import APILogWorker
     from prefect.settings import PREFECT_API_URL, temporary_settings
 
-    with PrefectServer(home, port=free_port(), startup_timeout_s=150) as server:
+    # A generous start-up limit: under pytest-xdist other workers' tests share the CPUs.
+    with PrefectServer(home, port=free_port(), startup_timeout_s=300) as server:
         monkeypatch.setenv("PREFECT_API_URL", server.api_url)
         with temporary_settings({PREFECT_API_URL: server.api_url}):
             try:

@@ -33,7 +33,8 @@ from tests.test_collect import _config
 CLI = [sys.executable, "-m", "pipelines.cli"]
 # tqdm's bar: "import big.jsonl: 12000 posts [..." or "classify:  40%|###  | 2400/6000 [...".
 PROGRESS = re.compile(rb"(\d+)(?:/\d+| posts) \[")
-START_TIMEOUT_S = 240.0
+# Generous: under pytest-xdist the CLI shares the CPUs with other workers' tests.
+START_TIMEOUT_S = 480.0
 
 
 class CliRun:
@@ -60,20 +61,36 @@ class CliRun:
     def kill_when(self, reached: Callable[[int], bool]) -> int:
         """SIGKILLs the whole process group once `reached(progress)`; returns that progress."""
         deadline = time.monotonic() + START_TIMEOUT_S
-        while not reached(done := self.progress()):
-            assert self.process.poll() is None, (
-                "the run ended before it could be killed mid-way:\n"
-                + self.err.decode(errors="replace")[-3000:])
-            assert time.monotonic() < deadline, self.err.decode(errors="replace")[-3000:]
-            time.sleep(0.05)
+        try:
+            while not reached(done := self.progress()):
+                assert self.process.poll() is None, (
+                    "the run ended before it could be killed mid-way:\n"
+                    + self.err.decode(errors="replace")[-3000:])
+                assert time.monotonic() < deadline, self.err.decode(errors="replace")[-3000:]
+                time.sleep(0.05)
+        except BaseException:
+            # A run left behind would keep classifying and slow every other worker's tests.
+            self._kill()
+            raise
         os.killpg(self.process.pid, signal.SIGKILL)
         self.process.wait(timeout=30)
         self._reader.join(timeout=10)
         assert self.process.returncode == -signal.SIGKILL
         return done
 
+    def _kill(self) -> None:
+        try:
+            os.killpg(self.process.pid, signal.SIGKILL)  # the CLI and its Prefect server
+        except ProcessLookupError:
+            pass
+        self.process.wait(timeout=30)
+
     def finish(self) -> str:
-        out, _ = self.process.communicate(timeout=600)
+        try:
+            out, _ = self.process.communicate(timeout=600)
+        except BaseException:
+            self._kill()
+            raise
         self._reader.join(timeout=10)
         assert self.process.returncode == 0, self.err.decode(errors="replace")[-3000:]
         return out.decode()

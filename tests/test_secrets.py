@@ -23,7 +23,10 @@ SENTINELS = {name: f"SENTINEL-{name.upper().replace('_', '-')}-7f3a9c" for name 
 # Nothing listens here: every source fails to connect, after its credentials were loaded.
 DEAD = "http://127.0.0.1:9"
 SOURCE_PREFIXES = ("x_", "reddit_", "bluesky_", "mastodon_")
-X_API = "https://api.x.com/2/tweets/search/recent"
+# tweepy's host, as in tests/test_source_x.py. This said api.x.com, which tweepy never calls:
+# the mock went unmatched, X failed to connect instead of refusing the token, and the CLI's
+# collect waited out all its retries of a "transient" failure (5 + 30 + 120 s).
+X_API = "https://api.twitter.com/2/tweets/search/recent"
 
 
 @pytest.fixture()
@@ -97,7 +100,9 @@ def test_sources_run_with_sentinel_credentials_leak_them_nowhere(
         results = collect_flow(str(db), str(config), names, retry_delays_s=[0])
         cli = CliRunner().invoke(main, ["collect", "--db", str(db), "--config", str(config),
                                         "--source", "x"])
-        assert any("Bearer" in str(c.request.headers) for c in api.calls)
+        # X was asked with the token and refused it (an unmatched mock would not answer 401).
+        assert any("Bearer" in str(c.request.headers)
+                   and getattr(c.response, "status_code", None) == 401 for c in api.calls)
     assert {r["status"] for r in results.values()} == {"failed"}, results
     assert cli.exit_code == 1 and "x: failed" in cli.output
 

@@ -128,7 +128,7 @@ def pick(texts: list[str] | None, rows: Sequence[int]) -> list[str] | None:
 
 
 def join(*parts: list[str] | None) -> list[str] | None:
-    return None if any(p is None for p in parts) else [g for p in parts for g in p or []]
+    return None if any(p is None for p in parts) else [t for p in parts for t in p or []]
 
 
 def indices(labels: Sequence[str], names: Sequence[str]) -> NDArray[np.int64]:
@@ -237,8 +237,8 @@ def evaluate_is_complaint(
     y = indices(complaints.labels, COMPLAINT_LABELS)
     texts = np.array(complaints.texts, dtype=object)
     # Fold heads read n-grams exactly when the shipped head they stand for does.
-    g = ngram_texts_for(clf.heads["is_complaint"], complaints.texts)
-    g_seed = ngram_texts_for(clf.heads["is_complaint"], seed.texts)
+    ngram_in = ngram_texts_for(clf.heads["is_complaint"], complaints.texts)
+    seed_ngram_in = ngram_texts_for(clf.heads["is_complaint"], seed.texts)
 
     def run_fold(train: NDArray[np.int64], test: NDArray[np.int64]) -> dict[str, Probs]:
         tr_labels = [complaints.labels[i] for i in train]
@@ -247,15 +247,16 @@ def evaluate_is_complaint(
             tr_labels + seed.labels,
             COMPLAINT_LABELS,
             scoring="f1_macro",
-            texts_for_ngrams=join(pick(g, train), g_seed),
+            texts_for_ngrams=join(pick(ngram_in, train), seed_ngram_in),
         )
         alone, _ = fit_logreg(
-            x[train], tr_labels, COMPLAINT_LABELS, scoring="f1_macro", texts_for_ngrams=pick(g, train)
+            x[train], tr_labels, COMPLAINT_LABELS, scoring="f1_macro",
+            texts_for_ngrams=pick(ngram_in, train),
         )
-        test_grams = pick(g, test)
+        test_ngram_in = pick(ngram_in, test)
         return {
-            "minilm": with_seed.predict_proba(x[test], test_grams).astype(np.float64),
-            "minilm_only": alone.predict_proba(x[test], test_grams).astype(np.float64),
+            "minilm": with_seed.predict_proba(x[test], test_ngram_in).astype(np.float64),
+            "minilm_only": alone.predict_proba(x[test], test_ngram_in).astype(np.float64),
             "tfidf": tfidf_fit_predict(
                 list(texts[train]) + seed.texts,
                 tr_labels + seed.labels,
@@ -286,9 +287,9 @@ def evaluate_complaint_type(
     x = embed(clf.encoder, seed.texts, desc="seed", cache_dir=cache)
     x_complaints = embed(clf.encoder, complaints.texts, desc="complaints", cache_dir=cache)
     y = indices(seed.labels, names)
-    g_types = ngram_texts_for(clf.heads["complaint_type"], seed.texts)
-    g_binary = ngram_texts_for(clf.heads["is_complaint"], seed.texts)
-    g_complaints = ngram_texts_for(clf.heads["is_complaint"], complaints.texts)
+    type_ngram_in = ngram_texts_for(clf.heads["complaint_type"], seed.texts)
+    binary_ngram_in = ngram_texts_for(clf.heads["is_complaint"], seed.texts)
+    complaint_ngram_in = ngram_texts_for(clf.heads["is_complaint"], complaints.texts)
 
     def run_fold(train: NDArray[np.int64], test: NDArray[np.int64]) -> dict[str, Probs]:
         tr_types = [seed.labels[i] for i in train]
@@ -298,17 +299,17 @@ def evaluate_complaint_type(
             names,
             scoring="f1_macro",
             complaint_mask=mask,
-            texts_for_ngrams=pick(g_types, train),
+            texts_for_ngrams=pick(type_ngram_in, train),
         )
         binary, _ = fit_logreg(
             np.vstack([x_complaints, x[train]]),
             complaints.labels + [binary_seed.labels[i] for i in train],
             COMPLAINT_LABELS,
             scoring="f1_macro",
-            texts_for_ngrams=join(g_complaints, pick(g_binary, train)),
+            texts_for_ngrams=join(complaint_ngram_in, pick(binary_ngram_in, train)),
         )
-        raw = types.predict_proba(x[test], pick(g_types, test)).astype(np.float64)
-        p_complaint = binary.predict_proba(x[test], pick(g_binary, test))[:, 1]
+        raw = types.predict_proba(x[test], pick(type_ngram_in, test)).astype(np.float64)
+        p_complaint = binary.predict_proba(x[test], pick(binary_ngram_in, test))[:, 1]
         shipped = np.zeros_like(raw)
         picked = np.zeros_like(raw)  # one-hot: the shipped complaint_type, not the joint argmax
         for row, (p, q) in enumerate(zip(p_complaint, raw, strict=True)):
@@ -365,15 +366,16 @@ def evaluate_airline(clf: Classifier, data: Path, cache: Path | None) -> Row:
     x = embed(clf.encoder, texts, desc="airline negatives", cache_dir=cache)
     y = indices(labels, names)
     array = np.array(texts, dtype=object)
-    grams = ngram_texts(texts)  # `train complaint` heads always read n-grams
+    ngram_in = ngram_texts(texts)  # `train complaint` heads always read n-grams
 
     def run_fold(train: NDArray[np.int64], test: NDArray[np.int64]) -> dict[str, Probs]:
         tr_labels = [labels[i] for i in train]
         head, _ = fit_logreg(
-            x[train], tr_labels, names, scoring="f1_macro", texts_for_ngrams=pick(grams, train)
+            x[train], tr_labels, names, scoring="f1_macro",
+            texts_for_ngrams=pick(ngram_in, train),
         )
         return {
-            "ours": head.predict_proba(x[test], pick(grams, test)).astype(np.float64),
+            "ours": head.predict_proba(x[test], pick(ngram_in, test)).astype(np.float64),
             "tfidf": tfidf_fit_predict(
                 list(array[train]), tr_labels, list(array[test]), names, "f1_macro"
             ),

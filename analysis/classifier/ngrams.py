@@ -69,14 +69,11 @@ class SparseRows:
 
     def dot_t(self, coef: NDArray[np.float32]) -> NDArray[np.float32]:
         """self @ coef.T for a dense (k, width) coef: one (n_rows, k) block of logits."""
-        return self.dot(np.ascontiguousarray(coef.T))
-
-    def dot(self, weights: NDArray[np.float32]) -> NDArray[np.float32]:
-        """self @ weights for a dense (width, k) matrix (rows gathered contiguously)."""
-        out = np.zeros((self.n_rows, weights.shape[1]), dtype=np.float32)
+        out = np.zeros((self.n_rows, coef.shape[0]), dtype=np.float32)
         filled = np.diff(self.indptr) > 0  # reduceat would copy a row's start into empty rows
         if filled.any():
-            weighted = weights[self.indices] * self.data[:, None]  # (nnz, k)
+            # Gather each n-gram's weights as one contiguous row: (nnz, k).
+            weighted = np.ascontiguousarray(coef.T)[self.indices] * self.data[:, None]
             out[filled] = np.add.reduceat(weighted, self.indptr[:-1][filled], axis=0)
         return out
 

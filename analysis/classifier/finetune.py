@@ -3,6 +3,10 @@
 Each task is a linear head on the mean-pooled sentence vector; batches cycle through the tasks in
 proportion to their sizes, with class-weighted cross-entropy (the metrics are macro-averaged).
 Only the encoder is kept: the served heads are refitted afterwards on the int8 export's vectors.
+
+With a teacher (a deeper fine-tuned checkpoint), each batch also pulls the model's sentence
+vector towards the teacher's (cosine loss): a truncated encoder then keeps what the teacher's
+vectors carry beyond the task labels, which the complaint heads fitted later rely on.
 """
 
 from __future__ import annotations
@@ -37,6 +41,8 @@ class FinetuneConfig:
     layers: int | None = None  # keep only the first N transformer layers (faster to serve)
     start_from: Path | None = None  # a transformers checkpoint to start from (default: stock)
     desc: str = "fine-tuning MiniLM"  # the progress bar's label
+    teacher: Path | None = None  # a checkpoint whose sentence vectors the model also learns
+    distill_weight: float = 5.0  # weight of the (1 - cosine to the teacher) loss
 
 
 def finetune(tasks: Sequence[Task], out_dir: Path, config: FinetuneConfig) -> dict[str, Any]:
@@ -59,6 +65,11 @@ def finetune(tasks: Sequence[Task], out_dir: Path, config: FinetuneConfig) -> di
         # them to stand in for the dropped top layers. save_pretrained records the new depth.
         model.encoder.layer = model.encoder.layer[: config.layers]
         model.config.num_hidden_layers = config.layers
+    teacher = None
+    if config.teacher is not None:
+        teacher = AutoModel.from_pretrained(str(config.teacher)).eval()
+        for parameter in teacher.parameters():
+            parameter.requires_grad_(False)
     heads = torch.nn.ModuleDict(
         {t.name: torch.nn.Linear(model.config.hidden_size, len(t.label_set)) for t in tasks}
     )
@@ -82,16 +93,23 @@ def finetune(tasks: Sequence[Task], out_dir: Path, config: FinetuneConfig) -> di
                 max_length=config.max_tokens,
                 return_tensors="pt",
             )
-            hidden = model(**encoded).last_hidden_state
-            logits = heads[name](mean_pool(hidden, encoded["attention_mask"]) * 20.0)
+            vectors = mean_pool(model(**encoded).last_hidden_state, encoded["attention_mask"])
             target = torch.tensor([task.label_set.index(task.labels[i]) for i in rows])
-            loss = losses[name](logits, target)
+            task_loss = losses[name](heads[name](vectors * 20.0), target)
+            loss = task_loss
+            if teacher is not None:
+                with torch.no_grad():
+                    wanted = mean_pool(teacher(**encoded).last_hidden_state,
+                                       encoded["attention_mask"])
+                gap = 1.0 - (vectors * wanted).sum(dim=1).mean()
+                running["distill"] = 0.98 * running.get("distill", float(gap)) + 0.02 * float(gap)
+                loss = loss + config.distill_weight * gap
             loss.backward()
             torch.nn.utils.clip_grad_norm_(params, 1.0)
             optimizer.step()
             scheduler.step()
             optimizer.zero_grad()
-            running[name] = 0.98 * running.get(name, float(loss)) + 0.02 * float(loss)
+            running[name] = 0.98 * running.get(name, float(task_loss)) + 0.02 * float(task_loss)
             bar.set_postfix({k: f"{v:.3f}" for k, v in running.items()})
     model.eval()
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -106,6 +124,8 @@ def finetune(tasks: Sequence[Task], out_dir: Path, config: FinetuneConfig) -> di
         "layers": model.config.num_hidden_layers,
         "learning_rate": config.learning_rate,
         "seed": config.seed,
+        **({"distilled_from": str(config.teacher), "distill_weight": config.distill_weight}
+           if config.teacher is not None else {}),
         "final_loss": {k: round(v, 4) for k, v in running.items()},
     }
 

@@ -13,7 +13,8 @@ more are needed than the corpora hold, so dedup never inflates the count.
 - int8 end to end: `Classifier.classify` as served (tokenisation, encoder, all three heads,
   dedup, language flag), after `Classifier.load`, whose time is reported as the load time.
 - fp32 baseline: the plain transformers AutoModel (torch) encoder with the same batch size and
-  length sorting, plus the heads (needs the train extra). --baseline-limit caps its posts, since
+  length sorting, plus the heads (needs the train extra). It runs the stock all-MiniLM-L6-v2
+  weights cut to the served model's depth (meta.json), so both run the same graph shape. --baseline-limit caps its posts, since
   at ~200 posts/s 100,000 posts take minutes; its rate barely depends on the count.
 Medians over --repeats are printed, with posts per CPU-second (user + system time of the
 measuring process): on a machine shared with other work, wall-clock posts/s drops with the load
@@ -88,8 +89,8 @@ def child(args: argparse.Namespace) -> None:
         from analysis.classifier.text import normalise
         from analysis.classifier.torch_encoder import TorchMiniLMEncoder
 
-        encoder = TorchMiniLMEncoder(threads=args.threads)
         model_dir = args.model or DEFAULT_MODEL_DIR
+        encoder = TorchMiniLMEncoder(threads=args.threads, layers=served_depth(model_dir))
         heads = {k: LinearHead.load(model_dir / f) for k, f in HEAD_FILES.items()}
         load_s = time.perf_counter() - started
         started, cpu_started = time.perf_counter(), time.process_time()
@@ -108,6 +109,13 @@ def child(args: argparse.Namespace) -> None:
         "posts_per_cpu_s": len(posts) / cpu_s,
         "peak_rss_mib": peak_kib / 1024, "torch_loaded": torch_loaded,
     }))
+
+
+def served_depth(model_dir: Path) -> int | None:
+    """The served encoder's layer count (meta.json), so the baseline runs as many layers."""
+    meta = json.loads((model_dir / "meta.json").read_text(encoding="utf-8"))
+    layers = meta["encoder"].get("fine_tuning", {}).get("layers")
+    return int(layers) if layers is not None else None
 
 
 def measure(config: str, n: int, args: argparse.Namespace) -> dict[str, Any]:
@@ -144,19 +152,26 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{'config':28} {'posts':>8} {'posts/s':>8} {'/cpu-s':>7} {'peak MiB':>9} "
           f"{'load s':>7} {'torch?':>6}  (median of {args.repeats}, {args.threads} threads)")
     print(f"load average before: {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
+    depth = served_depth(args.model or (REPO_ROOT / "analysis" / "models" / "default"))
     for n in args.sizes:
         configs = [("int8", n, "int8 ONNX, end to end")]
         if not args.no_baseline:
             base_n = min(n, args.baseline_limit or n)
-            configs.append(("fp32", base_n, "fp32 torch encoder + heads"))
+            configs.append(("fp32", base_n, f"fp32 torch, {depth or 6} layers, + heads"))
+        medians: dict[str, tuple[float, float]] = {}
         for config, count, label in configs:
             runs = [measure(config, count, args) for _ in range(args.repeats)]
             rate = statistics.median(r["posts_per_s"] for r in runs)
             per_cpu = statistics.median(r["posts_per_cpu_s"] for r in runs)
             peak = statistics.median(r["peak_rss_mib"] for r in runs)
             load = statistics.median(r["load_s"] for r in runs)
+            medians[config] = (rate, per_cpu)
             print(f"{label:28} {count:>8} {rate:>8.0f} {per_cpu:>7.0f} {peak:>9.0f} {load:>7.2f} "
                   f"{'yes' if runs[0]['torch_loaded'] else 'no':>6}", flush=True)
+        if "fp32" in medians:
+            (rate, per_cpu), (base_rate, base_per_cpu) = medians["int8"], medians["fp32"]
+            print(f"{'int8 / fp32 baseline':28} {'':>8} {rate / base_rate:>7.2f}x "
+                  f"{per_cpu / base_per_cpu:>6.2f}x", flush=True)
     print(f"load average after: {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
     return 0
 

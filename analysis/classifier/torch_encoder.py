@@ -45,8 +45,15 @@ class TorchMiniLMEncoder:
     dim = EMBEDDING_DIM
 
     def __init__(
-        self, model_dir: Path | None = None, *, name: str = ENCODER_NAME, threads: int | None = None
+        self,
+        model_dir: Path | None = None,
+        *,
+        name: str = ENCODER_NAME,
+        threads: int | None = None,
+        layers: int | None = None,
     ) -> None:
+        """layers: keep only the first N transformer layers (the served model's depth, so a
+        speed baseline runs the same graph shape)."""
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
         directory = Path(model_dir) if model_dir is not None else base_model_dir()
@@ -59,6 +66,8 @@ class TorchMiniLMEncoder:
                 torch.set_num_threads(threads)
             self._tokenizer: Any = AutoTokenizer.from_pretrained(str(directory))
             self._model: Any = AutoModel.from_pretrained(str(directory)).eval()
+            if layers is not None:
+                self._model.encoder.layer = self._model.encoder.layer[:layers]
         except Exception as e:  # ImportError, OSError, safetensors errors
             raise ModelLoadError(f"cannot load the fp32 MiniLM from {directory}: {e}") from e
 

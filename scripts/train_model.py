@@ -186,11 +186,11 @@ def run_finetuning(args: argparse.Namespace, hf_dir: Path, full_depth_dir: Path)
     config = FinetuneConfig(epochs=args.epochs, threads=args.threads, layers=args.layers,
                             start_from=start, teacher=teacher, distill_weight=args.distill_weight)
     info = finetune(tasks, hf_dir, config)
+    if first_stage is None and start is not None:
+        first_stage = read_finetuning_info(start)
     if first_stage is not None:
-        info["started_from"] = {"full_depth_fine_tuning": first_stage}
-        info.pop("distilled_from", None)  # a temporary directory: the stage above is the record
-    elif start is not None:
-        info["started_from"] = str(start)
+        info["started_from"] = {"full_depth_fine_tuning" if shallower else "checkpoint": first_stage}
+    info.pop("distilled_from", None)  # the teacher is the checkpoint it started from (above)
     (hf_dir / FINETUNING_INFO).write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
     return info
 

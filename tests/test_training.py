@@ -52,3 +52,52 @@ def test_temperature_comes_from_the_held_out_rows() -> None:
     with pytest.raises(ValueError, match="vector-only"):
         fit_logreg(x, names, labels, scoring="f1_macro", cs=(1.0,), folds=3,
                    texts_for_ngrams=["a"] * 400, calibration=(x_cal, names))
+
+
+def _train_model_script():  # type: ignore[no-untyped-def]
+    """scripts/train_model.py as a module (scripts/ is not a package)."""
+    import importlib.util
+    import sys
+    from pathlib import Path
+
+    scripts = Path(__file__).resolve().parent.parent / "scripts"
+    sys.path.insert(0, str(scripts))
+    spec = importlib.util.spec_from_file_location("train_model", scripts / "train_model.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_train_model_defaults_to_the_distilled_three_layer_encoder() -> None:
+    train_model = _train_model_script()
+    default = train_model.parse_args([])
+    assert (default.layers, default.distill_weight) == (3, 5.0)
+    assert train_model.parse_args(["--layers", "6"]).layers == 6
+    # Nothing is fine-tuned, so nothing is cut: the stock depth.
+    assert train_model.parse_args(["--frozen"]).layers == 6
+    assert train_model.parse_args(["--finetuned", "ckpt"]).layers == 6
+    with pytest.raises(SystemExit):
+        train_model.parse_args(["--finetuned", "ckpt", "--layers", "3"])
+    with pytest.raises(SystemExit):
+        train_model.parse_args(["--frozen", "--layers", "3"])
+
+
+@pytest.mark.slow
+def test_distillation_trains_a_shallow_student_and_records_it(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    pytest.importorskip("torch")  # the train extra
+    import json
+
+    from analysis.classifier.finetune import FinetuneConfig, Task, finetune
+    from analysis.classifier.torch_encoder import base_model_dir
+
+    texts = [f"service {i} is down again, nothing loads" for i in range(6)] + [
+        f"service {i} works great today" for i in range(6)
+    ]
+    task = Task("sentiment", texts, ["negative"] * 6 + ["positive"] * 6, ("negative", "positive"))
+    config = FinetuneConfig(batch_size=4, layers=2, teacher=base_model_dir(), threads=1)
+    info = finetune([task], tmp_path, config)
+    assert info["layers"] == 2 and info["distill_weight"] == 5.0
+    assert 0.0 < info["final_loss"]["distill"] < 1.0  # 1 - cosine to the 6-layer teacher
+    saved = json.loads((tmp_path / "config.json").read_text())
+    assert saved["num_hidden_layers"] == 2

@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
-# Installs Aftershock with its test extras into .venv and runs the whole test suite.
+# Installs Aftershock with its test and train extras into .venv and runs the whole test suite.
+# The train extra (torch, CPU build) lets the training tests run, and gives the check that
+# serving never imports torch something to catch.
 # Browser tests drive the system Chromium (Debian packages chromium + chromium-driver); when it
 # is missing and we may use apt, it is installed here.
 set -euo pipefail
@@ -12,5 +14,5 @@ fi
 
 python3 -m venv .venv
 .venv/bin/pip install -q --upgrade pip
-.venv/bin/pip install -q -e '.[test]'
+.venv/bin/pip install -q -e '.[test,train]'
 exec .venv/bin/python -m pytest "$@"

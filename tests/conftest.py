@@ -3,7 +3,6 @@ warehouse path in tmp_path."""
 
 from __future__ import annotations
 
-import atexit
 import os
 import shutil
 import tempfile
@@ -25,7 +24,6 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 _PREFECT_HOME = tempfile.mkdtemp(
     prefix=f"aftershock-prefect-{os.environ.get('PYTEST_XDIST_WORKER', 'main')}-")
 os.environ["PREFECT_HOME"] = _PREFECT_HOME
-atexit.register(shutil.rmtree, _PREFECT_HOME, ignore_errors=True)
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
@@ -46,7 +44,7 @@ LONG_FILES = ("test_properties.py", "test_demo.py", "test_crash_recovery.py",
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
-    shutil.rmtree(_PREFECT_HOME, ignore_errors=True)  # atexit may not run in an xdist worker
+    shutil.rmtree(_PREFECT_HOME, ignore_errors=True)  # runs in each xdist worker too
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

@@ -85,8 +85,7 @@ def test_train_model_defaults_to_the_distilled_three_layer_encoder() -> None:
 
 @pytest.mark.slow
 def test_distillation_trains_a_shallow_student_and_records_it(tmp_path) -> None:  # type: ignore[no-untyped-def]
-    pytest.importorskip("torch")  # the train extra
-    import json
+    import json  # needs the train extra (torch), which scripts/test.sh installs
 
     from analysis.classifier.finetune import FinetuneConfig, Task, finetune
     from analysis.classifier.torch_encoder import base_model_dir

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from analysis.classifier.text import normalise
-from analysis.classifier.torch_encoder import base_model_dir, mean_pool
+from analysis.classifier.torch_encoder import base_model_dir, keep_layers, mean_pool
 
 
 @dataclass
@@ -59,12 +59,7 @@ def finetune(tasks: Sequence[Task], out_dir: Path, config: FinetuneConfig) -> di
     tokenizer = AutoTokenizer.from_pretrained(str(source))
     model = AutoModel.from_pretrained(str(source))
     if config.layers is not None:
-        if not 1 <= config.layers <= model.config.num_hidden_layers:
-            raise ValueError(f"layers must be 1..{model.config.num_hidden_layers}")
-        # The lower layers of a BERT are a working encoder on their own; fine-tuning adapts
-        # them to stand in for the dropped top layers. save_pretrained records the new depth.
-        model.encoder.layer = model.encoder.layer[: config.layers]
-        model.config.num_hidden_layers = config.layers
+        keep_layers(model, config.layers)  # fine-tuning adapts them to the dropped top layers
     teacher = None
     if config.teacher is not None:
         teacher = AutoModel.from_pretrained(str(config.teacher)).eval()

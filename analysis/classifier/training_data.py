@@ -179,13 +179,28 @@ def sentiment_splits(data_dir: Path) -> tuple[LabelledTexts, LabelledTexts]:
 CALIBRATION_ONE_IN = 20
 
 
+# With --with-complaints, one complaints/seed post in this many is held out of fine-tuning, so
+# the complaint heads can still be scored on posts the encoder never saw.
+COMPLAINT_HOLDOUT_ONE_IN = 5
+
+
+def in_hash_slice(text: str, one_in: int) -> bool:
+    """True for about one text in `one_in`, chosen by a hash of its dedupe_key: by content, not
+    position, so a slice survives reordered or added files and catches near copies too."""
+    digest = hashlib.sha256(dedupe_key(text).encode("utf-8")).digest()
+    return int.from_bytes(digest[:4], "big") % one_in == 0
+
+
+def hash_split(data: LabelledTexts, one_in: int) -> tuple[LabelledTexts, LabelledTexts]:
+    """(rest, slice): the texts in_hash_slice(text, one_in) go to the slice."""
+    rest, held_out = LabelledTexts(notes=dict(data.notes)), LabelledTexts()
+    for text, label in zip(data.texts, data.labels, strict=True):
+        (held_out if in_hash_slice(text, one_in) else rest).add(text, label)
+    return rest, held_out
+
+
 def calibration_split(train: LabelledTexts) -> tuple[LabelledTexts, LabelledTexts]:
-    """(fit, calibration): every tweet whose dedupe_key hashes to 0 mod CALIBRATION_ONE_IN goes
-    to calibration. By content, not position, so the slice survives reordered or added files."""
-    fit, calibration = LabelledTexts(notes=dict(train.notes)), LabelledTexts()
-    for text, label in zip(train.texts, train.labels, strict=True):
-        digest = hashlib.sha256(dedupe_key(text).encode("utf-8")).digest()
-        held_out = int.from_bytes(digest[:4], "big") % CALIBRATION_ONE_IN == 0
-        (calibration if held_out else fit).add(text, label)
+    """(fit, calibration): one tweet in CALIBRATION_ONE_IN, by hash, goes to calibration."""
+    fit, calibration = hash_split(train, CALIBRATION_ONE_IN)
     fit.notes["held_out_for_calibration"] = len(calibration.texts)
     return fit, calibration

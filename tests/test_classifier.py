@@ -356,14 +356,9 @@ def test_serving_is_offline_and_never_imports_torch(tmp_path: Path) -> None:
 CLEAR = [
     ("Claude is down again, 500 errors everywhere, can't get anything done", "negative", True),
     ("Huge thanks to the Stripe team, fixed in minutes. Love it!", "positive", False),
-    pytest.param(
-        "Notion is rolling out its new calendar to all workspaces on Tuesday.", "neutral", False,
-        # Neutral now (0.50 vs 0.43 positive), but "rolling out ... to all workspaces" reads
-        # as a migration: complaint probability 0.52, type switching. A known failure case in
-        # docs/model-card.md, kept visible as an xfail.
-        marks=pytest.mark.xfail(reason="known failure: an announcement reads as a complaint",
-                              strict=True),
-    ),
+    # Right since 2026-12-07's export, narrowly: neutral 0.51 vs positive 0.42, complaint
+    # probability 0.49 ("rolling out ... to all workspaces" reads a little like a migration).
+    ("Notion is rolling out its new calendar to all workspaces on Tuesday.", "neutral", False),
     ("The Slack maintenance window is scheduled for Saturday from 2 to 4 UTC.", "neutral", False),
     ("GitHub Actions runners will move to Ubuntu 24.04 next month.", "neutral", False),
     ("I hate this app so much, it deleted all my notes. Worst update ever", "negative", True),

@@ -93,9 +93,12 @@ def quantize_static_int8(
     MatMulIntegerToFloat), and each quantised MatMul gets its own quantised copy of its input, so
     the residual stream beside it stays float. Both cut rounding error and work.
 
-    Only MatMuls with a weight are quantised, and not the feed-forward down-projections
-    (`layer.N/output/dense`): the GELU outputs feeding those have outliers that one fixed
-    scale clips (cosine to fp32 fell to 0.92 with them, 0.989 without)."""
+    Every MatMul with a weight is quantised, the feed-forward down-projections included. Their
+    GELU inputs have outlier channels, which made them the one fp32 exception while MatMul
+    outputs were quantised too (cosine to fp32 0.92 with them). With float outputs and dedicated
+    inputs the outliers cost little (stock 3-layer MiniLM, TweetEval val: cosine 0.9964 against
+    0.9984 with them fp32) and the encoder runs 1.3x faster, since they are a third of each
+    layer's multiply-adds (docs/model-card.md)."""
     import onnx
     from onnxruntime.quantization import (
         CalibrationMethod,
@@ -106,13 +109,8 @@ def quantize_static_int8(
 
     graph = onnx.load(str(fp32)).graph
     weights = {init.name for init in graph.initializer}
-    nodes = [
-        node.name
-        for node in graph.node
-        if node.op_type == "MatMul"
-        and node.input[1] in weights
-        and not ("/output/dense" in node.name and "/attention/" not in node.name)
-    ]
+    nodes = [node.name for node in graph.node
+             if node.op_type == "MatMul" and node.input[1] in weights]
     texts = list(calibration_texts)
     if len(texts) > CALIBRATION_TEXTS:
         texts = random.Random(0).sample(texts, CALIBRATION_TEXTS)

@@ -11,6 +11,8 @@
 - complaint type: macro F1, 5-fold stratified CV on the seed set; "type head" is the raw
   12-way head, "as shipped" adds the is-complaint head and the consistency rule. The same folds
   score the is-complaint decision on the seed posts (head trained on complaints + seed folds).
+  If the encoder was fine-tuned on the complaint data (train_model.py --with-complaints), only
+  the fifth of posts it never saw is scored: the row names say how many.
 - airline (bring your own taxonomy): macro F1, 5-fold stratified CV on the negative tweets of
   Twitter US Airline Sentiment, label `negativereason`, a type head trained per fold exactly as
   `aftershock train complaint` trains it (the served encoder's vectors + balanced LR).

@@ -107,6 +107,8 @@ def test_with_complaints_fine_tunes_without_the_fifth_the_evaluation_scores(monk
     assert rows.tolist() == held_out and note == f", {sum(held_out)} posts unseen by the encoder"
     sentiment_only = SimpleNamespace(meta={"encoder": {"fine_tuning": {"tasks": {"sentiment": 1}}}})
     assert evaluate.unseen_rows(sentiment_only, texts)[0].all()
+    # --unseen-fifth: the same posts for any model, to compare the two on equal terms.
+    assert evaluate.unseen_rows(sentiment_only, texts, always=True)[0].tolist() == held_out
     assert evaluate.unseen_rows(SimpleNamespace(meta={"encoder": {}}), texts)[0].all()
 
 

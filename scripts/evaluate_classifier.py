@@ -156,7 +156,7 @@ def only(rows: NDArray[np.bool_], p: dict[str, Probs]) -> dict[str, Probs]:
     return {name: probs[rows] for name, probs in p.items()}
 
 
-def pick(texts: list[str] | None, rows: Sequence[int]) -> list[str] | None:
+def pick(texts: list[str] | None, rows: Sequence[int] | NDArray[np.int64]) -> list[str] | None:
     return None if texts is None else [texts[i] for i in rows]
 
 

@@ -20,7 +20,8 @@ import time
 from pathlib import Path
 
 from pipelines.analyze import analyze
-from pipelines.classify import classify_warehouse, load_classifier
+from pipelines.classify import load_classifier
+from pipelines.classify_run import classify_planned, local_labeller, plan_classification
 from pipelines.config import load_config
 from pipelines.importers import import_posts
 from pipelines.settings import BUNDLED_CONFIG, load_settings
@@ -69,7 +70,8 @@ def main() -> None:
 
     def run_classify():  # type: ignore[no-untyped-def]
         with writing(db) as wh:
-            return classify_warehouse(wh, classifier)
+            plan = plan_classification(wh, classifier.model_version, everything=False)
+            return classify_planned(wh, local_labeller(classifier, 64), plan)
 
     def run_analyze():  # type: ignore[no-untyped-def]
         with writing(db) as wh:

@@ -1,6 +1,6 @@
-"""The classify step: runs the classifier over the warehouse's unclassified posts (or all of
-them) in chunks, each chunk committed on its own, so an interrupted run resumes where it stopped.
-Also classifies a post file without a warehouse."""
+"""The classify step's pieces: loading the classifier, the warehouse rows of its labels,
+classifying a post file without a warehouse, and training a complaint-type head on a user's
+CSV. Runs over the warehouse are `pipelines.classify_run`."""
 
 from __future__ import annotations
 
@@ -14,18 +14,17 @@ import pandas as pd
 
 from analysis.classifier import Classifier, ModelLoadError
 from pipelines.errors import ImportFormatError, ModelError
-from pipelines.warehouse.writer import Warehouse
-
-CHUNK = 2048
 
 
 @dataclass
 class ClassifySummary:
     classified: int
     model_version: str
+    encoded: int = 0  # distinct texts the encoder read: reposts and copies are read once
 
     def line(self) -> str:
-        return f"{self.classified} posts classified with {self.model_version}"
+        return (f"{self.classified} posts classified with {self.model_version} "
+                f"({self.encoded} distinct texts encoded)")
 
 
 def load_classifier(model_dir: Path | None) -> Classifier:
@@ -33,12 +32,6 @@ def load_classifier(model_dir: Path | None) -> Classifier:
         return Classifier.load(model_dir)
     except ModelLoadError as e:
         raise ModelError(f"cannot load the classifier: {e}") from e
-
-
-def count_to_classify(wh: Warehouse, everything: bool) -> int:
-    sql = ("SELECT count(*) FROM post_records" if everything else
-           "SELECT count(*) FROM post_records p ANTI JOIN classifications c USING (source, id)")
-    return int(wh.con.execute(sql).fetchall()[0][0])
 
 
 def classification_rows(keys: pd.DataFrame, results: list[Any], model_version: str
@@ -55,43 +48,6 @@ def classification_rows(keys: pd.DataFrame, results: list[Any], model_version: s
             "unsupported_language": r.unsupported_language,
         })
     return pd.DataFrame(rows)
-
-
-def record_langs(wh: Warehouse, keys: pd.DataFrame) -> list[str | None]:
-    """The stored `lang` tag of each (source, id) in `keys`, in order (None where absent)."""
-    wanted = keys[["source", "id"]].reset_index(drop=True).assign(position=lambda d: d.index)
-    wh.con.register("classify_keys", wanted)
-    try:
-        found = wh.con.execute(
-            "SELECT k.position, p.lang FROM classify_keys k "
-            "JOIN post_records p USING (source, id) ORDER BY k.position"
-        ).df()
-    finally:
-        wh.con.unregister("classify_keys")
-    langs: list[str | None] = [None] * len(wanted)
-    for position, lang in found.itertuples(index=False):
-        langs[int(position)] = lang if isinstance(lang, str) else None
-    return langs
-
-
-def classify_warehouse(wh: Warehouse, classifier: Classifier, everything: bool = False,
-                       batch_size: int = 64, progress: Callable[[int], None] | None = None
-                       ) -> ClassifySummary:
-    done = 0
-    after: tuple[str, str] | None = None
-    while True:
-        chunk = wh.unclassified_posts(CHUNK, everything=everything, after=after)
-        if chunk.empty:
-            break
-        results = classifier.classify(chunk["text"].tolist(), batch_size=batch_size,
-                                      progress=progress, langs=record_langs(wh, chunk))
-        with wh.transaction():
-            wh.write_classifications(
-                classification_rows(chunk, results, classifier.model_version))
-        done += len(chunk)
-        last = chunk.iloc[-1]
-        after = (str(last["source"]), str(last["id"]))
-    return ClassifySummary(done, classifier.model_version)
 
 
 def classify_file(in_path: Path, out_path: Path, classifier: Classifier, batch_size: int = 64,

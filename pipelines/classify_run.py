@@ -2,10 +2,11 @@
 process, or tasks on a Dask cluster): posts go in (source, id) order, chunk by chunk, each
 chunk's labels committed with it, so an interrupted run loses at most one chunk.
 
-Within a chunk the distinct posts (text and language tag), shortest first, are cut into groups,
-and each group is one call of the classifier (one Dask task). Both ways cut the same groups, and
-they must: the int8 encoder's output for a text shifts with the other texts of its batch, so the
-same groups are what makes a Dask run give exactly the local run's labels.
+Within a chunk the distinct posts (text and language tag) not labelled earlier in the run,
+shortest first, are cut into groups, and each group is one call of the classifier (one Dask
+task). A text labelled in an earlier chunk (a repost, a copy) takes the labels it got then, from
+a bounded memo (`LabelMemo`): a text's labels do not depend on the other texts of its batch or
+group (static int8; `tests/test_classifier.py` checks it), so this changes no label.
 
 Re-classifying the whole warehouse (`classify --all`, after a model change) is a backfill with a
 marker in pipeline_runs: it re-labels every post classified before the backfill started. If it
@@ -16,7 +17,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections import Counter
+from collections import Counter, OrderedDict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -30,6 +31,8 @@ from pipelines.warehouse.writer import Warehouse
 BACKFILL_FLOW = "classify-all"
 GROUP = 512           # distinct texts per classifier call (per Dask task)
 GROUPS_PER_CHUNK = 8  # posts per commit: GROUP * GROUPS_PER_CHUNK
+# Texts whose labels a run keeps for reposts in later chunks: about 2.3 KB each, so ~115 MB.
+MEMO_TEXTS = 50_000
 
 Progress = Callable[[int], None]
 # A post as the classifier sees it: its text and its own language tag (None where absent).
@@ -119,28 +122,54 @@ def classify_items(classifier: Classifier, items: list[Item], batch_size: int
                                langs=[lang for _, lang in items])
 
 
-def item_groups(items: list[Item], size: int) -> tuple[list[list[Item]], list[int]]:
-    """The distinct items, shortest text first (less padding), in groups of `size`; and for
-    each input item the position of its distinct item."""
+class LabelMemo:
+    """The labels this run already gave, by text and language tag, so that a repost or copy in
+    a later chunk is not encoded again. Bounded: the least recently used entries go first."""
+
+    def __init__(self, capacity: int = MEMO_TEXTS) -> None:
+        self.capacity = capacity
+        self._labels: OrderedDict[Item, Classification] = OrderedDict()
+
+    def get(self, item: Item) -> Classification | None:
+        found = self._labels.get(item)
+        if found is not None:
+            self._labels.move_to_end(item)
+        return found
+
+    def put(self, item: Item, labels: Classification) -> None:
+        self._labels[item] = labels
+        self._labels.move_to_end(item)
+        while len(self._labels) > self.capacity:
+            self._labels.popitem(last=False)
+
+
+def item_groups(items: list[Item], size: int) -> list[list[Item]]:
+    """The distinct items, shortest text first (less padding), in groups of `size`."""
     distinct = sorted(dict.fromkeys(items), key=lambda item: len(item[0]))
-    position = {item: i for i, item in enumerate(distinct)}
-    return ([distinct[i:i + size] for i in range(0, len(distinct), size)],
-            [position[item] for item in items])
+    return [distinct[i:i + size] for i in range(0, len(distinct), size)]
 
 
-def label_chunk(items: list[Item], label: Labeller, group_size: int,
-                progress: Progress | None = None) -> list[Classification]:
-    """The items' labels in input order; progress counts the items each group completes."""
-    groups, positions = item_groups(items, group_size)
-    uses = Counter(p // group_size for p in positions)
-    labels: list[Classification] = []
+def label_chunk(items: list[Item], label: Labeller, group_size: int, memo: LabelMemo,
+                progress: Progress | None = None) -> tuple[list[Classification], int]:
+    """The items' labels in input order, and how many distinct texts the labeller was given
+    (the rest came from `memo`). Progress counts the items each group completes."""
+    known: dict[Item, Classification] = {}
+    for item in dict.fromkeys(items):
+        if (found := memo.get(item)) is not None:
+            known[item] = found
+    if progress is not None and known:
+        progress(sum(item in known for item in items))
+    groups = item_groups([item for item in items if item not in known], group_size)
+    uses = Counter(items)
     for g, group_labels in enumerate(label(groups)):
         if len(group_labels) != len(groups[g]):
             raise ValueError(f"{len(group_labels)} labels for {len(groups[g])} texts")
-        labels.extend(group_labels)
+        for item, labels in zip(groups[g], group_labels, strict=True):
+            known[item] = labels
+            memo.put(item, labels)
         if progress is not None:
-            progress(uses[g])
-    return [labels[p] for p in positions]
+            progress(sum(uses[item] for item in groups[g]))
+    return [known[item] for item in items], sum(len(group) for group in groups)
 
 
 def classify_planned(wh: Warehouse, label: Labeller, plan: ClassifyPlan, group_size: int = GROUP,
@@ -149,13 +178,15 @@ def classify_planned(wh: Warehouse, label: Labeller, plan: ClassifyPlan, group_s
     backfill marker when every post is done."""
     if group_size < 1:
         raise ValueError("group_size must be at least 1")
-    done = 0
+    done = encoded = 0
+    memo = LabelMemo()
     after: tuple[str, str] | None = None
     chunk = group_size * GROUPS_PER_CHUNK
     while not (posts := next_chunk(wh, plan, chunk, after)).empty:
         items = [(text if isinstance(text, str) else "", lang if isinstance(lang, str) else None)
                  for text, lang in zip(posts["text"], posts["lang"], strict=True)]
-        results = label_chunk(items, label, group_size, progress)
+        results, labelled = label_chunk(items, label, group_size, memo, progress)
+        encoded += labelled
         with wh.transaction():
             wh.write_classifications(classification_rows(posts, results, plan.model_version))
         done += len(posts)
@@ -165,4 +196,4 @@ def classify_planned(wh: Warehouse, label: Labeller, plan: ClassifyPlan, group_s
         wh.record_run(plan.backfill_run, BACKFILL_FLOW, plan.cutoff, "completed",
                       json.dumps({"model_version": plan.model_version, "classified": done,
                                   "resumed": plan.resumed}))
-    return ClassifySummary(done, plan.model_version)
+    return ClassifySummary(done, plan.model_version, encoded)

@@ -211,7 +211,8 @@ def classify(db: Path | None, everything: bool, in_file: Path | None, out_file: 
 
     r = classify_flow(str(s.db), everything, str(s.model) if s.model else None, batch_size,
                       s.dask_address, s.classify_group_size)
-    click.echo(f"{r['classified']} posts classified with {r['model_version']}")
+    click.echo(f"{r['classified']} posts classified with {r['model_version']} "
+               f"({r['encoded']} distinct texts encoded)")
 
 
 @main.group(cls=AftershockGroup)

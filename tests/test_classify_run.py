@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import gzip
 import itertools
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,7 +16,9 @@ from pipelines.classify import load_classifier
 from pipelines.classify_run import (
     BACKFILL_FLOW,
     GROUPS_PER_CHUNK,
+    Item,
     Labeller,
+    LabelMemo,
     classify_planned,
     local_labeller,
     plan_classification,
@@ -111,3 +114,46 @@ def test_a_new_model_supersedes_an_unfinished_backfill(tmp_path, db, matcher, cl
                                        new.backfill_run: "running"}
         # Only unclassified posts without --all: the first chunk is labelled.
         assert plan_classification(wh, "any", everything=False).total == 60 - CHUNK
+
+
+def counting(label: Labeller, seen: list[Item]) -> Labeller:
+    def run(groups: list[list[Item]]) -> Iterator[list[Classification]]:
+        for group in groups:
+            seen.extend(group)
+        return label(groups)
+    return run
+
+
+def test_reposts_in_later_chunks_are_not_encoded_again(tmp_path, db, matcher, classifier):
+    """Copies of 40 posts under new ids land in other chunks (32 posts each): the labeller
+    reads each distinct text once in the whole run, and every copy gets its original's labels."""
+    originals = [json.loads(line) for line in
+                 demo_posts(tmp_path / "p.jsonl", 40).read_text().splitlines()]
+    copies = [{**post, "id": f"zz-copy-{post['id']}"} for post in originals]
+    path = tmp_path / "with_copies.jsonl"
+    path.write_text("".join(json.dumps(p) + "\n" for p in originals + copies), encoding="utf-8")
+    distinct = {(p["text"], p.get("lang")) for p in originals}
+    seen: list[Item] = []
+    with writing(db) as wh:
+        assert import_posts(wh, path, matcher).imported == 80
+        plan = plan_classification(wh, classifier.model_version, everything=False)
+        summary = classify_planned(wh, counting(local_labeller(classifier, 64), seen), plan,
+                                   group_size=GROUP)
+        rows = {(s, i): rest for s, i, *rest in wh.con.execute(
+            "SELECT source, id, sentiment, sentiment_scores, complaint_type, complaint_scores "
+            "FROM classifications").fetchall()}
+    assert summary.classified == 80
+    assert sorted(seen) == sorted(distinct) and summary.encoded == len(distinct)
+    for post in originals:
+        assert rows[(post["source"], f"zz-copy-{post['id']}")] == rows[(post["source"], post["id"])]
+
+
+def test_the_label_memo_forgets_the_least_recently_used(classifier):
+    memo = LabelMemo(capacity=2)
+    a, b, c = (classifier.classify([text])[0] for text in ["slack is down", "love figma", "ok"])
+    memo.put(("a", None), a)
+    memo.put(("b", None), b)
+    assert memo.get(("a", None)) is a  # now the most recently used
+    memo.put(("c", None), c)
+    assert memo.get(("b", None)) is None
+    assert memo.get(("a", None)) is a and memo.get(("c", None)) is c

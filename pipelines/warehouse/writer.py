@@ -140,22 +140,6 @@ class Warehouse:
                      "updated_at = excluded.updated_at")
 
     # -- classifications -------------------------------------------------------------------
-    def unclassified_posts(self, limit: int, everything: bool = False,
-                           after: tuple[str, str] | None = None) -> pd.DataFrame:
-        """The next `limit` posts to classify in (source, id) order, after the key `after`."""
-        where = [] if everything else ["c.id IS NULL"]
-        params: list[object] = []
-        if after is not None:
-            where.append("(p.source, p.id) > (?, ?)")
-            params += list(after)
-        clause = ("WHERE " + " AND ".join(where)) if where else ""
-        return self.con.execute(
-            "SELECT p.source, p.id, p.text FROM post_records p "
-            "LEFT JOIN classifications c USING (source, id) "
-            f"{clause} ORDER BY p.source, p.id LIMIT ?",
-            params + [limit],
-        ).df()
-
     def write_classifications(self, rows: pd.DataFrame) -> int:
         rows = rows.assign(classified_at=pd.Timestamp.now(tz="UTC"))
         cols = CLASSIFICATION_COLUMNS + ["classified_at"]

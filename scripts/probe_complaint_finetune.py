@@ -17,6 +17,7 @@ Prints each fold's macro F1 and the pooled out-of-fold macro F1 for both; about 
 from __future__ import annotations
 
 import argparse
+import random
 import sys
 import tempfile
 import time
@@ -31,10 +32,17 @@ sys.path.insert(0, str(REPO_ROOT / "scripts"))
 from evaluate_classifier import DEFAULT_DATA, DEFAULT_SEED, FOLDS, macro_f1
 
 from analysis.classifier.finetune import FinetuneConfig, Task, finetune
+from analysis.classifier.model import SENTIMENT_LABELS
 from analysis.classifier.text import normalise
 from analysis.classifier.torch_encoder import TorchMiniLMEncoder
 from analysis.classifier.training import fit_logreg
-from analysis.classifier.training_data import read_complaints, read_seed, seed_as_complaints
+from analysis.classifier.training_data import (
+    calibration_split,
+    read_complaints,
+    read_seed,
+    seed_as_complaints,
+    sentiment_splits,
+)
 
 LABELS = ("not_complaint", "complaint")
 
@@ -49,6 +57,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--without-seed", action="store_true",
                         help="fine-tune on the complaints data alone (the heads still read the "
                         "seed set), so the seed set's own cross-validation would stay honest")
+    parser.add_argument("--mix-sentiment", type=int, default=0, metavar="N",
+                        help="also fine-tune on N sentiment training tweets (a second task, "
+                        "as a complaint stage after the sentiment stages would, to keep "
+                        "sentiment); they are never complaints test tweets")
     parser.add_argument("--folds", type=int, default=FOLDS, help="run only the first N folds")
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
     parser.add_argument("--seed-csv", type=Path, default=DEFAULT_SEED)
@@ -60,6 +72,12 @@ def main(argv: list[str] | None = None) -> int:
     texts = [normalise(t) for t in complaints.texts]
     seed_texts = [normalise(t) for t in seed.texts]
     gold = np.array([LABELS.index(label) for label in complaints.labels])
+    tasks = []
+    if args.mix_sentiment:
+        tweets, _ = calibration_split(sentiment_splits(args.data)[0])
+        rows = random.Random(0).sample(range(len(tweets.texts)), args.mix_sentiment)
+        tasks.append(Task("sentiment", [tweets.texts[i] for i in rows],
+                          [tweets.labels[i] for i in rows], SENTIMENT_LABELS))
 
     def vectors(encoder: TorchMiniLMEncoder) -> tuple[np.ndarray, np.ndarray]:
         return encoder.encode(texts), encoder.encode(seed_texts)
@@ -85,7 +103,7 @@ def main(argv: list[str] | None = None) -> int:
             extra = ([], []) if args.without_seed else (list(seed.texts), list(seed.labels))
             task = Task("complaint", [complaints.texts[i] for i in train] + extra[0],
                         [complaints.labels[i] for i in train] + extra[1], LABELS)
-            finetune([task], Path(tmp), FinetuneConfig(
+            finetune([task, *tasks], Path(tmp), FinetuneConfig(
                 epochs=args.epochs, start_from=args.checkpoint, layers=args.layers,
                 desc=f"fold {fold}: fine-tuning"))
             tuned = vectors(TorchMiniLMEncoder(Path(tmp), threads=2))

@@ -443,7 +443,7 @@ def test_train_complaint_with_a_missing_column_is_a_one_line_error(tmp_path: Pat
 
 
 def test_warehouse_classification_stores_the_flags(classifier: Classifier, db: Path) -> None:
-    from pipelines.classify import classify_warehouse
+    from pipelines.classify_run import classify_planned, local_labeller, plan_classification
     from pipelines.warehouse.writer import writing
 
     post = {"source": "x", "id": "1", "service": "notion",
@@ -455,7 +455,10 @@ def test_warehouse_classification_stores_the_flags(classifier: Classifier, db: P
     tagged = {**post, "id": "3", "text": "Notion is down again", "lang": "de"}
     with writing(db) as wh:
         wh.upsert_posts(pd.DataFrame([post, spanish, tagged]))
-        assert classify_warehouse(wh, classifier).classified == 3
+        plan = plan_classification(wh, classifier.model_version, everything=False)
+        summary = classify_planned(wh, local_labeller(classifier, 64), plan)
+        # Posts 1 and 3 share a text but not a language tag: both are labelled.
+        assert (summary.classified, summary.encoded) == (3, 3)
         rows = wh.con.execute(
             "SELECT id, language, unsupported_language, uncertain IS NOT NULL FROM posts "
             "ORDER BY id").fetchall()

@@ -31,6 +31,7 @@ from analysis.classifier.training import (
     NGRAM_MIN_DF,
     VECTOR_WEIGHT,
     embed,
+    head_features,
     ngram_texts,
 )
 
@@ -59,7 +60,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--c", type=float, default=3.0, help="inverse regularisation, fixed")
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
     args = parser.parse_args(argv)
-    from scipy import sparse
     from sklearn.linear_model import LogisticRegression
     from sklearn.metrics import f1_score
     from sklearn.model_selection import StratifiedKFold, cross_val_predict
@@ -81,10 +81,7 @@ def main(argv: list[str] | None = None) -> int:
                                          min_df=NGRAM_MIN_DF, max_features=NGRAM_MAX_FEATURES)
 
         def features(rows: np.ndarray, weight: float, vocabulary: Any = vocabulary) -> Any:
-            tfidf = vocabulary.transform([grams[i] for i in rows]).to_scipy()
-            if weight == 0.0:
-                return tfidf
-            return sparse.hstack([sparse.csr_matrix(x[rows] * weight), tfidf]).tocsr()
+            return head_features(x[rows], vocabulary, [grams[i] for i in rows], weight)
 
         for name, weight in VARIANTS.items():
             fitted = model().fit(features(train, weight), y[train])

@@ -17,7 +17,6 @@ import argparse
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
@@ -33,8 +32,8 @@ from analysis.classifier.ngrams import NgramVocabulary, count_all
 from analysis.classifier.training import (
     NGRAM_MAX_FEATURES,
     NGRAM_MIN_DF,
-    VECTOR_WEIGHT,
     embed,
+    head_features,
     ngram_texts,
 )
 from analysis.classifier.training_data import read_complaints, read_seed, seed_as_complaints
@@ -47,19 +46,14 @@ Predict = Callable[[np.ndarray, list[str]], np.ndarray]
 def fit(x: np.ndarray, grams: list[str], y: np.ndarray, c: float,
         weights: np.ndarray | None = None) -> Predict:
     """Class-balanced logistic regression on vector x 1.5 + character n-grams, as the heads."""
-    from scipy import sparse
     from sklearn.linear_model import LogisticRegression
 
     vocabulary = NgramVocabulary.fit(count_all(grams), min_df=NGRAM_MIN_DF,
                                      max_features=NGRAM_MAX_FEATURES)
-
-    def features(x_: np.ndarray, grams_: list[str]) -> Any:
-        return sparse.hstack([sparse.csr_matrix(x_ * VECTOR_WEIGHT),
-                              vocabulary.transform(grams_).to_scipy()]).tocsr()
-
     model = LogisticRegression(class_weight="balanced", max_iter=3000, C=c)
-    model.fit(features(x, grams), y, sample_weight=weights)
-    return lambda x_, grams_: np.asarray(model.predict_proba(features(x_, grams_)))
+    model.fit(head_features(x, vocabulary, grams), y, sample_weight=weights)
+    return lambda x_, grams_: np.asarray(
+        model.predict_proba(head_features(x_, vocabulary, grams_)))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -106,6 +106,19 @@ class EmbeddingCache:
         os.replace(tmp, self.path)
 
 
+def head_features(
+    x: FloatArray, vocabulary: NgramVocabulary, texts: Sequence[str], weight: float = VECTOR_WEIGHT
+) -> Any:
+    """What an n-gram head is fitted on: the vector times `weight` beside the texts' TF-IDF
+    character n-grams (sparse rows; `weight` 0: the n-grams alone)."""
+    from scipy import sparse
+
+    tfidf = vocabulary.transform(texts).to_scipy()
+    if weight == 0.0:
+        return tfidf
+    return sparse.hstack([sparse.csr_matrix(x * weight), tfidf]).tocsr()
+
+
 def fit_logreg(
     x: FloatArray,
     y: Sequence[str],
@@ -133,14 +146,11 @@ def fit_logreg(
     if texts_for_ngrams is not None:
         if len(texts_for_ngrams) != len(x):
             raise ValueError(f"{len(x)} vectors but {len(texts_for_ngrams)} texts")
-        from scipy import sparse
 
         vocabulary = NgramVocabulary.fit(
             count_all(texts_for_ngrams), min_df=NGRAM_MIN_DF, max_features=NGRAM_MAX_FEATURES
         )
-        features = sparse.hstack(
-            [sparse.csr_matrix(x * VECTOR_WEIGHT), vocabulary.transform(texts_for_ngrams).to_scipy()]
-        ).tocsr()
+        features = head_features(x, vocabulary, texts_for_ngrams)
     y_idx = _label_indices(y, labels)
     smallest = int(np.bincount(y_idx, minlength=len(labels)).min())
     if smallest < 2:

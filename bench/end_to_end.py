@@ -12,8 +12,7 @@ classifier encodes each distinct text once per run, within a 50,000-text memo).
 Ours (aftershock's public functions, each stage in `writing(db)`, so publishing the snapshot
 is included): import = `import_posts` into a fresh warehouse (plus the demo's status CSV, not
 timed); classify = the classify flow's run (`classify_planned`, as `classify --all`),
-classifier load included; analyze =
-`analyze` with the bundled services config.
+classifier load included; analyze = `analyze` with the bundled services config.
 Baseline, plain pandas + transformers:
 - import: `pandas.read_json(lines=True)`, timestamps parsed, duplicate ids dropped, the
   service matched by keyword regex (`str.contains`), written to Parquet;

@@ -20,7 +20,7 @@ from pipelines.errors import ImportFormatError, ModelError
 class ClassifySummary:
     classified: int
     model_version: str
-    encoded: int = 0  # distinct texts the encoder read: reposts and copies are read once
+    encoded: int  # distinct texts the encoder read: reposts and copies are read once
 
     def line(self) -> str:
         return (f"{self.classified} posts classified with {self.model_version} "

@@ -81,7 +81,10 @@ def main(argv: list[str] | None = None) -> int:
                                          min_df=NGRAM_MIN_DF, max_features=NGRAM_MAX_FEATURES)
 
         def features(rows: np.ndarray, weight: float, vocabulary: Any = vocabulary) -> Any:
-            return head_features(x[rows], vocabulary, [grams[i] for i in rows], weight)
+            texts = [grams[i] for i in rows]
+            if weight == 0.0:  # the n-grams alone
+                return vocabulary.transform(texts).to_scipy()
+            return head_features(x[rows], vocabulary, texts, weight)
 
         for name, weight in VARIANTS.items():
             fitted = model().fit(features(train, weight), y[train])

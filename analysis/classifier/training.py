@@ -110,12 +110,10 @@ def head_features(
     x: FloatArray, vocabulary: NgramVocabulary, texts: Sequence[str], weight: float = VECTOR_WEIGHT
 ) -> Any:
     """What an n-gram head is fitted on: the vector times `weight` beside the texts' TF-IDF
-    character n-grams (sparse rows; `weight` 0: the n-grams alone)."""
+    character n-grams (sparse rows)."""
     from scipy import sparse
 
     tfidf = vocabulary.transform(texts).to_scipy()
-    if weight == 0.0:
-        return tfidf
     return sparse.hstack([sparse.csr_matrix(x * weight), tfidf]).tocsr()
 
 

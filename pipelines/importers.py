@@ -5,11 +5,14 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import itertools
 import json
-from collections.abc import Iterator, Mapping
+import zlib
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO, cast
 
 import pandas as pd
 
@@ -65,17 +68,30 @@ class ImportSummary:
                 f"as duplicates, {self.quarantined} quarantined")
 
 
-def _open_bytes(path: Path) -> bytes:
+@contextmanager
+def _open_stream(path: Path) -> Iterator[BinaryIO]:
+    """The file's bytes as a stream, gunzipped when it starts with gzip's magic number."""
     try:
-        data = path.read_bytes()
+        raw: BinaryIO = path.open("rb")
     except OSError as e:
         raise ImportFormatError(f"cannot read {path}: {e}") from e
-    if data[:2] == b"\x1f\x8b":
-        try:
-            data = gzip.decompress(data)
-        except (OSError, EOFError) as e:
-            raise ImportFormatError(f"{path} looks gzipped but cannot be decompressed: {e}") from e
-    return data
+    with raw:
+        if raw.read(2) == b"\x1f\x8b":
+            raw.seek(0)
+            with gzip.GzipFile(fileobj=raw) as unzipped:
+                yield cast(BinaryIO, unzipped)
+        else:
+            raw.seek(0)
+            yield raw
+
+
+def _lines(stream: BinaryIO, path: Path) -> Iterator[bytes]:
+    """The stream's lines without their newline; a damaged gzip stream is a clear error."""
+    try:
+        for line in stream:
+            yield line.removesuffix(b"\n")
+    except (OSError, EOFError, zlib.error) as e:
+        raise ImportFormatError(f"{path} looks gzipped but cannot be decompressed: {e}") from e
 
 
 def _page_format(obj: Any) -> str | None:
@@ -88,20 +104,40 @@ def _page_format(obj: Any) -> str | None:
 
 
 def split_pages(path: Path) -> Iterator[RawPage]:
-    """Whole-file JSON documents (an X page, a Listing, a list of them or of post records)
-    become pages as they are; otherwise the file is JSON Lines, chunked into pages."""
-    data = _open_bytes(path)
+    """JSON Lines (a first line that is a whole JSON object, and more lines after it) are read
+    as a stream and chunked into pages, so a file of any size imports in bounded memory. Any
+    other file is read whole: a JSON document (an X page, a Listing, a list of them or of post
+    records) becomes pages as it is; what is not one is taken line by line."""
+    with _open_stream(path) as stream:
+        numbered = enumerate(_lines(stream, path), start=1)
+        head: list[tuple[int, bytes]] = []  # up to the second non-blank line
+        non_blank: list[bytes] = []
+        for item in numbered:
+            head.append(item)
+            if item[1].strip():
+                non_blank.append(item[1])
+                if len(non_blank) == 2:
+                    break
+        if len(non_blank) == 2 and isinstance(_loads(non_blank[0]), dict):
+            yield from _line_pages(itertools.chain(head, numbered), path)
+            return
+        data = b"\n".join(line for _, line in itertools.chain(head, numbered))
     stripped = data.lstrip()
     if stripped[:1] in (b"{", b"["):
-        try:
-            doc = json.loads(data)
-        except (json.JSONDecodeError, UnicodeDecodeError):
-            doc = None  # JSON Lines, or a broken document: go line by line
+        doc = _loads(data)
         if doc is not None and not (isinstance(doc, dict) and _page_format(doc) is None
                                     and "id" in doc):
             yield from _document_pages(doc, str(path))
             return
-    yield from _line_pages(data, path)
+    yield from _line_pages(enumerate(data.split(b"\n"), start=1), path)
+
+
+def _loads(data: bytes) -> Any:
+    """The JSON value of `data`, or None when it is not one (JSON Lines, a broken document)."""
+    try:
+        return json.loads(data)
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        return None
 
 
 def _unwrap_recording(doc: Any) -> Any:
@@ -128,10 +164,11 @@ def _document_pages(doc: Any, origin: str) -> Iterator[RawPage]:
         yield RawPage("file", "post_jsonl", f"{origin}#{start}", payload)
 
 
-def _line_pages(data: bytes, path: Path) -> Iterator[RawPage]:
+def _line_pages(lines: Iterable[tuple[int, bytes]], path: Path) -> Iterator[RawPage]:
+    """Numbered lines to pages: post records in chunks, API pages and undecodable lines alone."""
     chunk: list[str] = []
     chunk_start = 1
-    for lineno, raw in enumerate(data.split(b"\n"), start=1):
+    for lineno, raw in lines:
         if not raw.strip():
             continue
         try:

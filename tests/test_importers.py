@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from pipelines.errors import ImportFormatError
 from pipelines.importers import import_posts
 from pipelines.warehouse.reader import query
 from pipelines.warehouse.writer import writing
@@ -106,6 +107,36 @@ def test_gzipped_file(tmp_path, db, matcher):
     path = tmp_path / "p.jsonl.gz"
     path.write_bytes(gzip.compress(json.dumps(GOOD).encode()))
     assert _import(db, path, matcher).imported == 1
+
+
+def test_a_damaged_gzip_keeps_the_pages_read_before_the_damage(tmp_path, db, matcher):
+    # JSON Lines are streamed: pages before the damage are committed (in the writer's working
+    # copy, which the next run continues from), then a clear error.
+    lines = "\n".join(json.dumps({**GOOD, "id": str(i), "text": f"notion down {i} " + "x" * i})
+                      for i in range(3000)).encode()
+    whole = gzip.compress(lines)
+    path = tmp_path / "cut.jsonl.gz"
+    path.write_bytes(whole[: len(whole) * 2 // 3])
+    with pytest.raises(ImportFormatError, match="cannot be decompressed"):
+        _import(db, path, matcher)
+    path.write_bytes(whole)
+    again = _import(db, path, matcher)
+    assert again.duplicates >= 1000 and again.duplicates % 1000 == 0  # whole pages only
+    assert again.imported + again.duplicates == 3000
+
+
+def test_line_numbers_in_origins_count_blank_lines(tmp_path, db, matcher):
+    path = _write_lines(tmp_path / "p.jsonl",
+                        ["", "", json.dumps(GOOD), json.dumps({**GOOD, "id": "2"}), b"\xff bad"])
+    summary = _import(db, path, matcher)
+    assert (summary.imported, summary.quarantined) == (2, 1)
+    assert query(db, "SELECT origin FROM quarantine")["origin"][0] == f"{path}:5"
+
+
+def test_one_line_json_list_of_records_is_a_document(tmp_path, db, matcher):
+    path = tmp_path / "list.json"
+    path.write_text(json.dumps([GOOD, {**GOOD, "id": "2"}]))
+    assert _import(db, path, matcher).imported == 2
 
 
 def test_x_api_v2_page_uses_public_metrics_and_author_expansion(db, matcher):

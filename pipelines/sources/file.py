@@ -39,14 +39,18 @@ class FileSource:
     def pages(self, checkpoints: Mapping[str, str],
               since: datetime | None) -> Iterator[SourcePage]:
         for f in self._files():
-            digest = hashlib.sha256(f.read_bytes()).hexdigest()
+            with f.open("rb") as stream:
+                digest = hashlib.file_digest(stream, "sha256").hexdigest()
             if since is None and checkpoints.get(str(f)) == digest:
                 continue  # collected before and unchanged
-            raw = list(split_pages(f))
-            for i, page in enumerate(raw):
-                last = i == len(raw) - 1
+            # One page of lookahead: the file's checkpoint rides on its last page.
+            pages = split_pages(f)
+            page = next(pages, None)
+            while page is not None:
+                following = next(pages, None)
                 yield SourcePage(page.source, page.format, page.origin, page.payload,
-                                 checkpoint={str(f): digest} if last else {})
+                                 checkpoint={str(f): digest} if following is None else {})
+                page = following
 
     def secrets(self) -> Iterable[str]:
         return ()

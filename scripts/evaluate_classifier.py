@@ -13,6 +13,8 @@
   score the is-complaint decision on the seed posts (head trained on complaints + seed folds).
   If the encoder was fine-tuned on the complaint data (train_model.py --with-complaints), only
   the fifth of posts it never saw is scored: the row names say how many.
+  Leave one writer out: the raw type head with each writer's batch of the seed set (its `batch`
+  column) held out in turn, so the posts scored are in a wording the head never trained on.
 - airline (bring your own taxonomy): macro F1, 5-fold stratified CV on the negative tweets of
   Twitter US Airline Sentiment, label `negativereason`, a type head trained per fold exactly as
   `aftershock train complaint` trains it (the served encoder's vectors + balanced LR).
@@ -65,6 +67,7 @@ from analysis.classifier.training_data import (
     in_hash_slice,
     read_complaints,
     read_seed,
+    read_seed_batches,
     read_tweeteval_val,
     seed_as_complaints,
     sentiment_splits,
@@ -385,6 +388,33 @@ def evaluate_complaint_type(
     ]
 
 
+def evaluate_type_by_writer(clf: Classifier, seed_csv: Path, cache: Path | None) -> list[Row]:
+    """The raw type head with one writer's whole batch held out at a time: how it does on a
+    writer whose wording it never saw (random folds share each writer's habits)."""
+    from sklearn.model_selection import LeaveOneGroupOut
+
+    seed = read_seed(seed_csv)
+    batches = np.array(read_seed_batches(seed_csv))
+    if len(set(batches)) < 2:
+        return []
+    names = clf.complaint_types
+    x = embed(clf.encoder, seed.texts, desc="seed", cache_dir=cache)
+    y = indices(seed.labels, names)
+    ngram_in = ngram_texts_for(clf.heads["complaint_type"], seed.texts)
+    ours, base = np.zeros((len(y), len(names))), np.zeros((len(y), len(names)))
+    for train, test in LeaveOneGroupOut().split(x, y, batches):
+        print(f"  holding out batch {batches[test[0]]}", flush=True)
+        tr_types = [seed.labels[i] for i in train]
+        head, _ = fit_logreg(x[train], tr_types, names, scoring="f1_macro",
+                             complaint_mask=clf._mask, texts_for_ngrams=pick(ngram_in, train))
+        ours[test] = head.predict_proba(x[test], pick(ngram_in, test))
+        base[test] = tfidf_fit_predict([seed.texts[i] for i in train], tr_types,
+                                       [seed.texts[i] for i in test], names, "f1_macro")
+    n = len(set(batches))
+    return [f1_row(f"complaint type (seed, leave one of {n} writers out), type head", ours, base,
+                   y)]
+
+
 def read_airline_reasons(data: Path) -> tuple[list[str], list[str]]:
     """Negative tweets of Twitter US Airline Sentiment with their `negativereason`, one row per
     distinct text (155 tweet ids repeat)."""
@@ -519,6 +549,7 @@ def main(argv: list[str] | None = None) -> int:
     if "complaint_type" in args.only:
         print("complaint-type cross-validation...", flush=True)
         rows += evaluate_complaint_type(clf, args.data, args.seed_csv, cache)
+        rows += evaluate_type_by_writer(clf, args.seed_csv, cache)
     if "airline" in args.only:
         print("airline bring-your-own-taxonomy cross-validation...", flush=True)
         rows.append(evaluate_airline(clf, args.data, cache))

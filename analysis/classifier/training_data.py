@@ -133,6 +133,13 @@ def read_seed(path: Path) -> LabelledTexts:
     return out
 
 
+def read_seed_batches(path: Path) -> list[str]:
+    """Each seed row's `batch`: who wrote it (one writer per batch), "" where the column is absent.
+    Lets an evaluation hold out a whole writer's posts, not only a random fifth."""
+    with path.open(encoding="utf-8", newline="") as f:
+        return [row.get("batch") or "" for row in csv.DictReader(f)]
+
+
 def seed_as_complaints(seed: LabelledTexts, non_complaint: Iterable[str] = ()) -> LabelledTexts:
     """Seed rows as is-complaint examples: every type except humor/praise/none is a complaint."""
     others = set(non_complaint) or set(DEFAULT_NON_COMPLAINT_LABELS)

@@ -1,0 +1,103 @@
+#!/usr/bin/env python
+"""Would fine-tuning the encoder on the complaint-type seed set lift the type head? Measured
+with the evaluation's protocol (the same stratified 5-fold split of the seed set; each fold's
+type head fitted on the other four folds, vector + character n-grams, as the shipped head), on
+fp32 vectors of a transformers checkpoint: first as given, then fine-tuned *inside each fold* on
+that fold's training posts only (plus sentiment tweets, to keep what the sentiment head reads),
+so no test post is ever trained on.
+
+    pip install -e '.[train]'
+    python scripts/train_model.py --keep-finetuned .cache/ft3     # the shipped checkpoint
+    python scripts/probe_type_finetune.py --checkpoint .cache/ft3
+
+Prints each fold's macro F1 and the pooled out-of-fold macro F1 for both.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO_ROOT))
+sys.path.insert(0, str(REPO_ROOT / "scripts"))
+
+from evaluate_classifier import DEFAULT_DATA, DEFAULT_SEED, FOLDS, macro_f1
+
+from analysis.classifier.finetune import FinetuneConfig, Task, finetune
+from analysis.classifier.model import SENTIMENT_LABELS
+from analysis.classifier.taxonomy import load_taxonomy
+from analysis.classifier.text import normalise
+from analysis.classifier.torch_encoder import TorchMiniLMEncoder
+from analysis.classifier.training import fit_logreg
+from analysis.classifier.training_data import calibration_split, read_seed, sentiment_splits
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--checkpoint", type=Path, required=True,
+                        help="transformers checkpoint to start from (train_model.py "
+                        "--keep-finetuned DIR)")
+    parser.add_argument("--epochs", type=float, default=3.0)
+    parser.add_argument("--mix-sentiment", type=int, default=2000, metavar="N",
+                        help="sentiment training tweets fine-tuned on beside the seed posts")
+    parser.add_argument("--folds", type=int, default=FOLDS, help="run only the first N folds")
+    parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
+    parser.add_argument("--seed-csv", type=Path, default=DEFAULT_SEED)
+    args = parser.parse_args(argv)
+    from sklearn.model_selection import StratifiedKFold
+
+    taxonomy = load_taxonomy()
+    names = tuple(label.name for label in taxonomy)
+    mask = np.array([label.is_complaint for label in taxonomy])
+    seed = read_seed(args.seed_csv)
+    texts = [normalise(t) for t in seed.texts]
+    gold = np.array([names.index(label) for label in seed.labels])
+    tasks = []
+    if args.mix_sentiment:
+        tweets, _ = calibration_split(sentiment_splits(args.data)[0])
+        rows = random.Random(0).sample(range(len(tweets.texts)), args.mix_sentiment)
+        tasks.append(Task("sentiment", [tweets.texts[i] for i in rows],
+                          [tweets.labels[i] for i in rows], SENTIMENT_LABELS))
+
+    def predict(x: np.ndarray, train: np.ndarray, test: np.ndarray) -> np.ndarray:
+        head, _ = fit_logreg(x[train], [seed.labels[i] for i in train], names,
+                             scoring="f1_macro", complaint_mask=mask,
+                             texts_for_ngrams=[texts[i] for i in train])
+        return head.predict_proba(x[test], [texts[i] for i in test]).argmax(1)
+
+    given = TorchMiniLMEncoder(args.checkpoint, threads=2).encode(texts)
+    predicted = {"as given": np.full(len(gold), -1), "fine-tuned": np.full(len(gold), -1)}
+    splitter = StratifiedKFold(FOLDS, shuffle=True, random_state=42)
+    for fold, (train, test) in enumerate(splitter.split(np.zeros(len(gold)), gold), start=1):
+        if fold > args.folds:
+            break
+        predicted["as given"][test] = predict(given, train, test)
+        with tempfile.TemporaryDirectory() as tmp:
+            started = time.monotonic()
+            task = Task("complaint_type", [seed.texts[i] for i in train],
+                        [seed.labels[i] for i in train], names)
+            finetune([task, *tasks], Path(tmp), FinetuneConfig(
+                epochs=args.epochs, start_from=args.checkpoint,
+                desc=f"fold {fold}: fine-tuning"))
+            tuned = TorchMiniLMEncoder(Path(tmp), threads=2).encode(texts)
+            predicted["fine-tuned"][test] = predict(tuned, train, test)
+            seconds = time.monotonic() - started
+        line = ", ".join(f"{name} {macro_f1(p[test], gold[test]):.3f}"
+                         for name, p in predicted.items())
+        print(f"fold {fold}: {line} ({seconds:.0f} s fine-tuning and fitting)", flush=True)
+    done = predicted["as given"] >= 0
+    for name, p in predicted.items():
+        print(f"{name:12s} macro F1 over {done.sum()} out-of-fold posts: "
+              f"{macro_f1(p[done], gold[done]):.3f}", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -153,7 +153,7 @@ def test_the_label_memo_forgets_the_least_recently_used(classifier):
     a, b, c = (classifier.classify([text])[0] for text in ["slack is down", "love figma", "ok"])
     memo.put(("a", None), a)
     memo.put(("b", None), b)
-    assert memo.get(("a", None)) is a  # now the most recently used
+    assert memo.get(("a", None)) == a  # now the most recently used
     memo.put(("c", None), c)
     assert memo.get(("b", None)) is None
-    assert memo.get(("a", None)) is a and memo.get(("c", None)) is c
+    assert memo.get(("a", None)) == a and memo.get(("c", None)) == c

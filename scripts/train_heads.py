@@ -150,11 +150,12 @@ def train_complaint_type(
     )
 
 
-def calibration_texts(data: Path, seed_csv: Path) -> list[str]:
-    """Training texts (complaints training split + seed set, never TweetEval) that fix the
-    static int8 encoder's activation scales."""
+def calibration_texts(data: Path) -> list[str]:
+    """Training texts (the complaints training split, never TweetEval) that fix the static int8
+    encoder's activation scales. Not the seed set: editing the taxonomy's posts and retraining
+    must not move the encoder."""
     complaints, _ = read_complaints(data)
-    return [normalise(t) for t in complaints.texts + read_seed(seed_csv).texts]
+    return [normalise(t) for t in complaints.texts]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -165,7 +166,7 @@ def main(argv: list[str] | None = None) -> int:
 
         print(f"exporting the stock {ENCODER_NAME} to int8 ONNX in {encoder_dir}", flush=True)
         export_encoder(
-            encoder_dir, calibration_texts=calibration_texts(args.data, args.seed_csv)
+            encoder_dir, calibration_texts=calibration_texts(args.data)
         )
     train_heads(
         args.out,

@@ -158,7 +158,7 @@ def main(argv: list[str] | None = None) -> int:
                 shutil.copytree(hf_dir, args.keep_finetuned, dirs_exist_ok=True)
         print("exporting the encoder to int8 ONNX...", flush=True)
         export_encoder(
-            args.out, hf_dir, calibration_texts=calibration_texts(args.data, args.seed_csv)
+            args.out, hf_dir, calibration_texts=calibration_texts(args.data)
         )
     train_heads(
         args.out,

@@ -18,7 +18,7 @@ Steps, each with a progress bar, on a 2-core CPU with no GPU:
    then (--layers 3, the default) fine-tune its lower 3 layers alone for another epoch, their
    sentence vectors also pulled towards the 6-layer model's (distillation, --distill-weight);
 2. export the encoder to ONNX with pooling in the graph, static int8 (activation scales
-   calibrated on complaints + seed training texts: batch-independent);
+   calibrated on complaints training texts, never the seed set: batch-independent);
 3. fit the sentiment, is-complaint and complaint-type heads on the int8 vectors (the complaint
    heads also on character n-grams; scripts/train_heads.py), with C and temperature chosen by
    cross-validation.

@@ -246,6 +246,23 @@ def evaluate_sentiment(clf: Classifier, data: Path, cache: Path | None) -> Row:
     )
 
 
+def print_fold(fold: int, predicted: dict[str, NDArray[np.int64]], gold: NDArray[np.int64],
+               test: NDArray[np.int64], seconds: float) -> None:
+    """A fine-tuning probe's line for one fold: each system's macro F1 on the fold's test rows."""
+    line = ", ".join(f"{name} {macro_f1(p[test], gold[test]):.3f}" for name, p in predicted.items())
+    print(f"fold {fold}: {line} ({seconds:.0f} s fine-tuning and fitting)", flush=True)
+
+
+def print_pooled(predicted: dict[str, NDArray[np.int64]], gold: NDArray[np.int64],
+                 unit: str) -> None:
+    """A fine-tuning probe's summary: each system's macro F1 over the rows predicted so far
+    (-1 marks rows of folds not run)."""
+    done = next(iter(predicted.values())) >= 0
+    for name, p in predicted.items():
+        print(f"{name:12s} macro F1 over {done.sum()} out-of-fold {unit}: "
+              f"{macro_f1(p[done], gold[done]):.3f}", flush=True)
+
+
 def cross_validate(
     y: NDArray[np.int64],
     run_fold: Callable[[NDArray[np.int64], NDArray[np.int64]], dict[str, Probs]],

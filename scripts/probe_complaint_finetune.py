@@ -17,7 +17,6 @@ Prints each fold's macro F1 and the pooled out-of-fold macro F1 for both; about 
 from __future__ import annotations
 
 import argparse
-import random
 import sys
 import tempfile
 import time
@@ -29,19 +28,16 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT))
 sys.path.insert(0, str(REPO_ROOT / "scripts"))
 
-from evaluate_classifier import DEFAULT_DATA, DEFAULT_SEED, FOLDS, macro_f1
+from evaluate_classifier import DEFAULT_DATA, DEFAULT_SEED, FOLDS, print_fold, print_pooled
 
-from analysis.classifier.finetune import FinetuneConfig, Task, finetune
-from analysis.classifier.model import SENTIMENT_LABELS
+from analysis.classifier.finetune import FinetuneConfig, Task, finetune, sentiment_sample
 from analysis.classifier.text import normalise
 from analysis.classifier.torch_encoder import TorchMiniLMEncoder
 from analysis.classifier.training import fit_logreg
 from analysis.classifier.training_data import (
-    calibration_split,
     read_complaints,
     read_seed,
     seed_as_complaints,
-    sentiment_splits,
 )
 
 LABELS = ("not_complaint", "complaint")
@@ -74,10 +70,7 @@ def main(argv: list[str] | None = None) -> int:
     gold = np.array([LABELS.index(label) for label in complaints.labels])
     tasks = []
     if args.mix_sentiment:
-        tweets, _ = calibration_split(sentiment_splits(args.data)[0])
-        rows = random.Random(0).sample(range(len(tweets.texts)), args.mix_sentiment)
-        tasks.append(Task("sentiment", [tweets.texts[i] for i in rows],
-                          [tweets.labels[i] for i in rows], SENTIMENT_LABELS))
+        tasks.append(sentiment_sample(args.data, args.mix_sentiment))
 
     def vectors(encoder: TorchMiniLMEncoder) -> tuple[np.ndarray, np.ndarray]:
         return encoder.encode(texts), encoder.encode(seed_texts)
@@ -109,13 +102,8 @@ def main(argv: list[str] | None = None) -> int:
             tuned = vectors(TorchMiniLMEncoder(Path(tmp), threads=2))
             predicted["fine-tuned"][test] = predict(*tuned, train, test)
             seconds = time.monotonic() - started
-        line = ", ".join(f"{name} {macro_f1(p[test], gold[test]):.3f}"
-                         for name, p in predicted.items())
-        print(f"fold {fold}: {line} ({seconds:.0f} s fine-tuning and fitting)", flush=True)
-    done = predicted["as given"] >= 0
-    for name, p in predicted.items():
-        print(f"{name:12s} macro F1 over {done.sum()} out-of-fold tweets: "
-              f"{macro_f1(p[done], gold[done]):.3f}", flush=True)
+        print_fold(fold, predicted, gold, test, seconds)
+    print_pooled(predicted, gold, "tweets")
     return 0
 
 

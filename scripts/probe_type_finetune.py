@@ -16,7 +16,6 @@ Prints each fold's macro F1 and the pooled out-of-fold macro F1 for both.
 from __future__ import annotations
 
 import argparse
-import random
 import sys
 import tempfile
 import time
@@ -28,15 +27,14 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT))
 sys.path.insert(0, str(REPO_ROOT / "scripts"))
 
-from evaluate_classifier import DEFAULT_DATA, DEFAULT_SEED, FOLDS, macro_f1
+from evaluate_classifier import DEFAULT_DATA, DEFAULT_SEED, FOLDS, print_fold, print_pooled
 
-from analysis.classifier.finetune import FinetuneConfig, Task, finetune
-from analysis.classifier.model import SENTIMENT_LABELS
+from analysis.classifier.finetune import FinetuneConfig, Task, finetune, sentiment_sample
 from analysis.classifier.taxonomy import load_taxonomy
 from analysis.classifier.text import normalise
 from analysis.classifier.torch_encoder import TorchMiniLMEncoder
 from analysis.classifier.training import fit_logreg
-from analysis.classifier.training_data import calibration_split, read_seed, sentiment_splits
+from analysis.classifier.training_data import read_seed
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -61,10 +59,7 @@ def main(argv: list[str] | None = None) -> int:
     gold = np.array([names.index(label) for label in seed.labels])
     tasks = []
     if args.mix_sentiment:
-        tweets, _ = calibration_split(sentiment_splits(args.data)[0])
-        rows = random.Random(0).sample(range(len(tweets.texts)), args.mix_sentiment)
-        tasks.append(Task("sentiment", [tweets.texts[i] for i in rows],
-                          [tweets.labels[i] for i in rows], SENTIMENT_LABELS))
+        tasks.append(sentiment_sample(args.data, args.mix_sentiment))
 
     def predict(x: np.ndarray, train: np.ndarray, test: np.ndarray) -> np.ndarray:
         head, _ = fit_logreg(x[train], [seed.labels[i] for i in train], names,
@@ -89,13 +84,8 @@ def main(argv: list[str] | None = None) -> int:
             tuned = TorchMiniLMEncoder(Path(tmp), threads=2).encode(texts)
             predicted["fine-tuned"][test] = predict(tuned, train, test)
             seconds = time.monotonic() - started
-        line = ", ".join(f"{name} {macro_f1(p[test], gold[test]):.3f}"
-                         for name, p in predicted.items())
-        print(f"fold {fold}: {line} ({seconds:.0f} s fine-tuning and fitting)", flush=True)
-    done = predicted["as given"] >= 0
-    for name, p in predicted.items():
-        print(f"{name:12s} macro F1 over {done.sum()} out-of-fold posts: "
-              f"{macro_f1(p[done], gold[done]):.3f}", flush=True)
+        print_fold(fold, predicted, gold, test, seconds)
+    print_pooled(predicted, gold, "posts")
     return 0
 
 

@@ -29,6 +29,18 @@ class Task:
     label_set: tuple[str, ...]
 
 
+def sentiment_sample(data_dir: Path, n: int) -> Task:
+    """n sentiment training tweets (never the calibration slice or TweetEval), drawn with a fixed
+    seed: a second task that keeps what the sentiment head reads while fine-tuning on another."""
+    from analysis.classifier.model import SENTIMENT_LABELS
+    from analysis.classifier.training_data import calibration_split, sentiment_splits
+
+    tweets, _ = calibration_split(sentiment_splits(data_dir)[0])
+    rows = random.Random(0).sample(range(len(tweets.texts)), n)
+    return Task("sentiment", [tweets.texts[i] for i in rows], [tweets.labels[i] for i in rows],
+                SENTIMENT_LABELS)
+
+
 @dataclass
 class FinetuneConfig:
     epochs: float = 1.0

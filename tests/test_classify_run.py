@@ -51,7 +51,7 @@ def demo_posts(path: Path, n: int) -> Path:
 def stopping_after(label: Labeller, chunks: int) -> Labeller:
     calls = itertools.count(1)
 
-    def run(groups: list[list[str]]) -> Iterator[list[Classification]]:
+    def run(groups: list[list[Item]]) -> Iterator[list[Classification]]:
         if next(calls) > chunks:
             raise Interrupted
         return label(groups)

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -30,7 +29,7 @@ sys.path.insert(0, str(REPO_ROOT / "scripts"))
 
 from evaluate_classifier import DEFAULT_DATA, DEFAULT_SEED, FOLDS, print_fold, print_pooled
 
-from analysis.classifier.finetune import FinetuneConfig, Task, finetune, sentiment_sample
+from analysis.classifier.finetune import FinetuneConfig, Task, finetuned_encoder, sentiment_sample
 from analysis.classifier.text import normalise
 from analysis.classifier.torch_encoder import TorchMiniLMEncoder
 from analysis.classifier.training import fit_logreg
@@ -91,17 +90,15 @@ def main(argv: list[str] | None = None) -> int:
         if fold > args.folds:
             break
         predicted["as given"][test] = predict(*given, train, test)
-        with tempfile.TemporaryDirectory() as tmp:
-            started = time.monotonic()
-            extra = ([], []) if args.without_seed else (list(seed.texts), list(seed.labels))
-            task = Task("complaint", [complaints.texts[i] for i in train] + extra[0],
-                        [complaints.labels[i] for i in train] + extra[1], LABELS)
-            finetune([task, *tasks], Path(tmp), FinetuneConfig(
-                epochs=args.epochs, start_from=args.checkpoint, layers=args.layers,
-                desc=f"fold {fold}: fine-tuning"))
-            tuned = vectors(TorchMiniLMEncoder(Path(tmp), threads=2))
-            predicted["fine-tuned"][test] = predict(*tuned, train, test)
-            seconds = time.monotonic() - started
+        started = time.monotonic()
+        extra = ([], []) if args.without_seed else (list(seed.texts), list(seed.labels))
+        task = Task("complaint", [complaints.texts[i] for i in train] + extra[0],
+                    [complaints.labels[i] for i in train] + extra[1], LABELS)
+        tuned = finetuned_encoder([task, *tasks], FinetuneConfig(
+            epochs=args.epochs, start_from=args.checkpoint, layers=args.layers,
+            desc=f"fold {fold}: fine-tuning"))
+        predicted["fine-tuned"][test] = predict(*vectors(tuned), train, test)
+        seconds = time.monotonic() - started
         print_fold(fold, predicted, gold, test, seconds)
     print_pooled(predicted, gold, "tweets")
     return 0

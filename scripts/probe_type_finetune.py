@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -29,7 +28,7 @@ sys.path.insert(0, str(REPO_ROOT / "scripts"))
 
 from evaluate_classifier import DEFAULT_DATA, DEFAULT_SEED, FOLDS, print_fold, print_pooled
 
-from analysis.classifier.finetune import FinetuneConfig, Task, finetune, sentiment_sample
+from analysis.classifier.finetune import FinetuneConfig, Task, finetuned_encoder, sentiment_sample
 from analysis.classifier.taxonomy import load_taxonomy
 from analysis.classifier.text import normalise
 from analysis.classifier.torch_encoder import TorchMiniLMEncoder
@@ -74,16 +73,13 @@ def main(argv: list[str] | None = None) -> int:
         if fold > args.folds:
             break
         predicted["as given"][test] = predict(given, train, test)
-        with tempfile.TemporaryDirectory() as tmp:
-            started = time.monotonic()
-            task = Task("complaint_type", [seed.texts[i] for i in train],
-                        [seed.labels[i] for i in train], names)
-            finetune([task, *tasks], Path(tmp), FinetuneConfig(
-                epochs=args.epochs, start_from=args.checkpoint,
-                desc=f"fold {fold}: fine-tuning"))
-            tuned = TorchMiniLMEncoder(Path(tmp), threads=2).encode(texts)
-            predicted["fine-tuned"][test] = predict(tuned, train, test)
-            seconds = time.monotonic() - started
+        started = time.monotonic()
+        task = Task("complaint_type", [seed.texts[i] for i in train],
+                    [seed.labels[i] for i in train], names)
+        tuned = finetuned_encoder([task, *tasks], FinetuneConfig(
+            epochs=args.epochs, start_from=args.checkpoint, desc=f"fold {fold}: fine-tuning"))
+        predicted["fine-tuned"][test] = predict(tuned.encode(texts), train, test)
+        seconds = time.monotonic() - started
         print_fold(fold, predicted, gold, test, seconds)
     print_pooled(predicted, gold, "posts")
     return 0

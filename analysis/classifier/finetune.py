@@ -137,6 +137,18 @@ def finetune(tasks: Sequence[Task], out_dir: Path, config: FinetuneConfig) -> di
     }
 
 
+def finetuned_encoder(tasks: Sequence[Task], config: FinetuneConfig, threads: int = 2) -> Any:
+    """A throwaway fine-tune for probes: trained in a temporary directory and loaded from it
+    (TorchMiniLMEncoder reads everything at load, so the directory can go)."""
+    import tempfile
+
+    from analysis.classifier.torch_encoder import TorchMiniLMEncoder
+
+    with tempfile.TemporaryDirectory() as tmp:
+        finetune(tasks, Path(tmp), config)
+        return TorchMiniLMEncoder(Path(tmp), threads=threads)
+
+
 def _smooth(running: dict[str, float], key: str, value: float) -> None:
     """An exponential moving average of a loss, for the progress bar and the final record."""
     running[key] = 0.98 * running.get(key, value) + 0.02 * value

@@ -263,6 +263,17 @@ def print_pooled(predicted: dict[str, NDArray[np.int64]], gold: NDArray[np.int64
               f"{macro_f1(p[done], gold[done]):.3f}", flush=True)
 
 
+def type_head_probs(
+    x: NDArray[np.float32], labels: Sequence[str], names: Sequence[str], mask: NDArray[np.bool_],
+    ngram_in: list[str] | None, train: NDArray[np.int64], test: NDArray[np.int64],
+) -> Probs:
+    """A type head fitted on the `train` rows as the shipped one is (vector + n-grams where the
+    shipped head reads them, balanced LR, C by inner CV), and its probabilities for `test`."""
+    head, _ = fit_logreg(x[train], [labels[i] for i in train], names, scoring="f1_macro",
+                         complaint_mask=mask, texts_for_ngrams=pick(ngram_in, train))
+    return head.predict_proba(x[test], pick(ngram_in, test)).astype(np.float64)
+
+
 def cross_validate(
     y: NDArray[np.int64],
     run_fold: Callable[[NDArray[np.int64], NDArray[np.int64]], dict[str, Probs]],
@@ -349,14 +360,6 @@ def evaluate_complaint_type(
 
     def run_fold(train: NDArray[np.int64], test: NDArray[np.int64]) -> dict[str, Probs]:
         tr_types = [seed.labels[i] for i in train]
-        types, _ = fit_logreg(
-            x[train],
-            tr_types,
-            names,
-            scoring="f1_macro",
-            complaint_mask=mask,
-            texts_for_ngrams=pick(type_ngram_in, train),
-        )
         binary, _ = fit_logreg(
             np.vstack([x_complaints, x[train]]),
             complaints.labels + [binary_seed.labels[i] for i in train],
@@ -364,7 +367,7 @@ def evaluate_complaint_type(
             scoring="f1_macro",
             texts_for_ngrams=join(complaint_ngram_in, pick(binary_ngram_in, train)),
         )
-        raw = types.predict_proba(x[test], pick(type_ngram_in, test)).astype(np.float64)
+        raw = type_head_probs(x, seed.labels, names, mask, type_ngram_in, train, test)
         p_complaint = binary.predict_proba(x[test], pick(binary_ngram_in, test))[:, 1]
         shipped = np.zeros_like(raw)
         picked = np.zeros_like(raw)  # one-hot: the shipped complaint_type, not the joint argmax
@@ -422,9 +425,7 @@ def evaluate_type_by_writer(clf: Classifier, seed_csv: Path, cache: Path | None)
     for train, test in LeaveOneGroupOut().split(x, y, batches):
         print(f"  holding out batch {batches[test[0]]}", flush=True)
         tr_types = [seed.labels[i] for i in train]
-        head, _ = fit_logreg(x[train], tr_types, names, scoring="f1_macro",
-                             complaint_mask=clf._mask, texts_for_ngrams=pick(ngram_in, train))
-        ours[test] = head.predict_proba(x[test], pick(ngram_in, test))
+        ours[test] = type_head_probs(x, seed.labels, names, clf._mask, ngram_in, train, test)
         base[test] = tfidf_fit_predict([seed.texts[i] for i in train], tr_types,
                                        [seed.texts[i] for i in test], names, "f1_macro")
     n = len(set(batches))

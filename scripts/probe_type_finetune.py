@@ -26,13 +26,19 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT))
 sys.path.insert(0, str(REPO_ROOT / "scripts"))
 
-from evaluate_classifier import DEFAULT_DATA, DEFAULT_SEED, FOLDS, print_fold, print_pooled
+from evaluate_classifier import (
+    DEFAULT_DATA,
+    DEFAULT_SEED,
+    FOLDS,
+    print_fold,
+    print_pooled,
+    type_head_probs,
+)
 
 from analysis.classifier.finetune import FinetuneConfig, Task, finetuned_encoder, sentiment_sample
 from analysis.classifier.taxonomy import load_taxonomy
 from analysis.classifier.text import normalise
 from analysis.classifier.torch_encoder import TorchMiniLMEncoder
-from analysis.classifier.training import fit_logreg
 from analysis.classifier.training_data import read_seed
 
 
@@ -61,10 +67,7 @@ def main(argv: list[str] | None = None) -> int:
         tasks.append(sentiment_sample(args.data, args.mix_sentiment))
 
     def predict(x: np.ndarray, train: np.ndarray, test: np.ndarray) -> np.ndarray:
-        head, _ = fit_logreg(x[train], [seed.labels[i] for i in train], names,
-                             scoring="f1_macro", complaint_mask=mask,
-                             texts_for_ngrams=[texts[i] for i in train])
-        return head.predict_proba(x[test], [texts[i] for i in test]).argmax(1)
+        return type_head_probs(x, seed.labels, names, mask, texts, train, test).argmax(1)
 
     given = TorchMiniLMEncoder(args.checkpoint, threads=2).encode(texts)
     predicted = {"as given": np.full(len(gold), -1), "fine-tuned": np.full(len(gold), -1)}

@@ -22,10 +22,10 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT))
 sys.path.insert(0, str(REPO_ROOT / "scripts"))
 
-from evaluate_classifier import DEFAULT_CACHE, DEFAULT_SEED, FOLDS, macro_f1
+from evaluate_classifier import DEFAULT_CACHE, DEFAULT_SEED, FOLDS, macro_f1, type_head_probs
 
 from analysis.classifier import Classifier
-from analysis.classifier.training import embed, fit_logreg, ngram_texts_for
+from analysis.classifier.training import embed, ngram_texts_for
 from analysis.classifier.training_data import read_seed
 
 
@@ -52,12 +52,8 @@ def main(argv: list[str] | None = None) -> int:
             splitter = StratifiedKFold(FOLDS, shuffle=True, random_state=42 + repeat)
             for train, test in splitter.split(x, gold):
                 train = rng.permutation(train)[: int(len(train) * fraction)]
-                head, _ = fit_logreg(
-                    x[train], [seed.labels[i] for i in train], names, scoring="f1_macro",
-                    complaint_mask=clf._mask,
-                    texts_for_ngrams=None if grams is None else [grams[i] for i in train])
-                predicted[test] = head.predict_proba(
-                    x[test], None if grams is None else [grams[i] for i in test]).argmax(1)
+                predicted[test] = type_head_probs(
+                    x, seed.labels, names, clf._mask, grams, train, test).argmax(1)
             scores.append(macro_f1(predicted, gold))
         per_fold = int(len(gold) * (FOLDS - 1) / FOLDS * fraction)
         shown = " ".join(f"{s:.3f}" for s in scores)

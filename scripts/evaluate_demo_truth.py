@@ -16,10 +16,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-import tempfile
-from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT))
@@ -35,20 +32,10 @@ SAME_AS = {"praise_back": "praise"}
 
 def intended_labels() -> list[tuple[str, str]]:
     """(text, intended complaint type) of every original post of the default demo stream."""
-    captured: list[tuple[str, str]] = []
-    write_posts = generate_demo_data.write_posts
-
-    def keep(path: Path, posts: Sequence[Any]) -> None:
-        captured.extend((p.text, SAME_AS.get(p.ctype, p.ctype)) for p in posts if not p.is_repost)
-        write_posts(path, posts)
-
-    generate_demo_data.write_posts = keep
-    try:
-        with tempfile.TemporaryDirectory() as out:
-            generate_demo_data.main(["--out", out])
-    finally:
-        generate_demo_data.write_posts = write_posts
-    return captured
+    sim = generate_demo_data.simulate(generate_demo_data.DEFAULT_SEED,
+                                      generate_demo_data.DEFAULT_ICPE,
+                                      generate_demo_data.DEFAULT_CONFIG)
+    return [(p.text, SAME_AS.get(p.ctype, p.ctype)) for p in sim.posts if not p.is_repost]
 
 
 def main(argv: list[str] | None = None) -> int:

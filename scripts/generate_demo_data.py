@@ -2249,8 +2249,26 @@ def scenario(
 # ---------------------------------------------------------------------------------------------
 
 
-def generate(seed: int, icpe: Path, config: Path, out: Path) -> tuple[int, int]:
-    """Writes the three demo files into out; returns (posts, bursts)."""
+DEFAULT_SEED = 7
+
+
+@dataclass
+class Simulation:
+    """The simulated stream and what it was built from, before anything is written."""
+
+    seed: int
+    start: int
+    header: list[str]
+    incident_rows: list[list[str]]  # the ICPE rows of the incidents in the window
+    incidents: list[Incident]
+    bursts: list[Burst]
+    skipped: dict[str, str]
+    posts: list[Post]  # reposts included; each original keeps its intended `ctype`
+    matcher: KeywordMatcher
+
+
+def simulate(seed: int, icpe: Path, config: Path) -> Simulation:
+    """The demo stream in memory (deterministic for a seed): posts around the real incidents."""
     services = load_services(config)
     for provider, targets in BURST_SERVICES.items():
         for s in targets:
@@ -2288,15 +2306,22 @@ def generate(seed: int, icpe: Path, config: Path, out: Path) -> tuple[int, int]:
     # Total order: time, then source, then text, then author (ties are vanishingly rare).
     posts.sort(key=lambda p: (p.t, p.ms, p.source, p.is_repost, p.text, p.author.handle))
     assign_ids(sub_rng(seed, "ids"), posts)
+    return Simulation(seed, start, header, [r for r, _ in in_window], incidents, bursts, skipped,
+                      posts, matcher)
 
+
+def generate(seed: int, icpe: Path, config: Path, out: Path) -> tuple[int, int]:
+    """Writes the three demo files into out; returns (posts, bursts)."""
+    sim = simulate(seed, icpe, config)
     out.mkdir(parents=True, exist_ok=True)
-    write_incidents_csv(out / "incidents_icpe.csv", header, (r for r, _ in in_window))
-    write_posts(out / "posts.jsonl.gz", posts)
-    truth = scenario(seed, start, incidents, bursts, skipped, posts, matcher)
+    write_incidents_csv(out / "incidents_icpe.csv", sim.header, sim.incident_rows)
+    write_posts(out / "posts.jsonl.gz", sim.posts)
+    truth = scenario(sim.seed, sim.start, sim.incidents, sim.bursts, sim.skipped, sim.posts,
+                     sim.matcher)
     (out / "scenario.json").write_text(
         json.dumps(truth, indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
     )
-    return len(posts), len(bursts)
+    return len(sim.posts), len(sim.bursts)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -2304,7 +2329,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         description="Generate Aftershock's demo data: real ICPE'25 incidents and a seeded, "
         "simulated post stream around them (same seed -> byte-identical files)."
     )
-    parser.add_argument("--seed", type=int, default=7, help="random seed (default 7)")
+    parser.add_argument("--seed", type=int, default=DEFAULT_SEED,
+                        help=f"random seed (default {DEFAULT_SEED})")
     parser.add_argument(
         "--icpe",
         type=Path,

@@ -60,6 +60,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
     parser.add_argument("--seed-csv", type=Path, default=DEFAULT_SEED)
+    parser.add_argument("--seed-weights", type=float, nargs="+", default=SEED_WEIGHTS,
+                        help="weights of a seed row beside a complaints-data row's 1 (default: "
+                        "1 2 4)")
+    parser.add_argument("--mix", type=float, nargs="+", default=MIX,
+                        help="weights w of the is-complaint head's probability (default: 1 0.75 0.5)")
     args = parser.parse_args(argv)
     from sklearn.metrics import f1_score
     from sklearn.model_selection import StratifiedKFold
@@ -86,12 +91,12 @@ def main(argv: list[str] | None = None) -> int:
         raw = fit(x_seed[train], pick(g_seed, train), y_type[train], 30.0)(
             x_seed[test], pick(g_seed, test))
         mass = raw[:, mask].sum(axis=1)
-        for weight in SEED_WEIGHTS:
+        for weight in args.seed_weights:
             binary = fit(np.vstack([x_comp, x_seed[train]]), g_comp + pick(g_seed, train),
                          np.concatenate([y_comp, y_seed[train]]), 3.0,
                          np.concatenate([np.ones(len(y_comp)), np.full(len(train), weight)]))
             p = binary(x_seed[test], pick(g_seed, test))[:, 1]
-            for w in MIX:
+            for w in args.mix:
                 mixed = w * p + (1 - w) * mass
                 types = [pick_type(bool(q >= 0.5), combine_complaint(float(q), r.astype(np.float32),
                                                                       mask), mask)
@@ -102,12 +107,12 @@ def main(argv: list[str] | None = None) -> int:
     mass_comp = fit(x_seed, g_seed, y_type, 30.0)(x_comp, g_comp)[:, mask].sum(axis=1)
     on_comp: dict[tuple[float, float], np.ndarray] = {}
     for train, test in splitter.split(np.zeros(len(y_comp)), y_comp):
-        for weight in SEED_WEIGHTS:
+        for weight in args.seed_weights:
             binary = fit(np.vstack([x_comp[train], x_seed]), pick(g_comp, train) + g_seed,
                          np.concatenate([y_comp[train], y_seed]), 3.0,
                          np.concatenate([np.ones(len(train)), np.full(len(y_seed), weight)]))
             p = binary(x_comp[test], pick(g_comp, test))[:, 1]
-            for w in MIX:
+            for w in args.mix:
                 on_comp.setdefault((weight, w), np.zeros(len(y_comp), int))[test] = (
                     w * p + (1 - w) * mass_comp[test] >= 0.5)
     print("seed weight, w: complaint type as shipped / is-complaint on seed posts / "

@@ -137,7 +137,13 @@ def baseline_classify(args: argparse.Namespace) -> dict[str, Any]:
     import pandas as pd
 
     from analysis.classifier.heads import LinearHead
-    from analysis.classifier.model import DEFAULT_MODEL_DIR, HEAD_FILES
+    from analysis.classifier.model import (
+        DEFAULT_MODEL_DIR,
+        HEAD_FILES,
+        complaint_mix,
+        mix_complaint,
+        read_meta,
+    )
     from analysis.classifier.text import normalise
 
     os.environ["HF_HUB_OFFLINE"] = "1"
@@ -161,9 +167,14 @@ def baseline_classify(args: argparse.Namespace) -> dict[str, Any]:
     vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
     normalised = [normalise(t) for t in texts]
     scores = {name: head.predict_proba(vectors, normalised) for name, head in heads.items()}
+    mask = heads["complaint_type"].complaint_mask
+    assert mask is not None  # the bundled type head always has one
     sample = sample.assign(
         sentiment=np.array(heads["sentiment"].labels)[scores["sentiment"].argmax(axis=1)],
-        is_complaint=scores["is_complaint"][:, 1] >= 0.5,
+        is_complaint=mix_complaint(
+            scores["is_complaint"][:, 1], scores["complaint_type"], mask,
+            complaint_mix(read_meta(DEFAULT_MODEL_DIR)),
+        ) >= 0.5,
         complaint_type=np.array(heads["complaint_type"].labels)[
             scores["complaint_type"].argmax(axis=1)])
     sample.to_parquet(args.baseline_dir / "labels_subset.parquet", index=False)

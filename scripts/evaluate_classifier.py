@@ -52,6 +52,7 @@ from analysis.classifier.model import (
     COMPLAINT_LABELS,
     SENTIMENT_LABELS,
     combine_complaint,
+    mix_complaint,
     pick_type,
 )
 from analysis.classifier.text import normalise
@@ -274,6 +275,21 @@ def type_head_probs(
     return head.predict_proba(x[test], pick(ngram_in, test)).astype(np.float64)
 
 
+def seed_type_probs(
+    clf: Classifier, x_seed: NDArray[np.float32], seed_csv: Path,
+    x: NDArray[np.float32], texts: list[str],
+) -> Probs:
+    """The probabilities a type head fitted on the whole seed set gives `texts`."""
+    seed = read_seed(seed_csv)
+    head, _ = fit_logreg(
+        x_seed, seed.labels, clf.complaint_types, scoring="f1_macro",
+        complaint_mask=clf._mask,
+        texts_for_ngrams=ngram_texts_for(clf.heads["complaint_type"], seed.texts),
+    )
+    return head.predict_proba(x, ngram_texts_for(clf.heads["complaint_type"], texts)).astype(
+        np.float64)
+
+
 def cross_validate(
     y: NDArray[np.int64],
     run_fold: Callable[[NDArray[np.int64], NDArray[np.int64]], dict[str, Probs]],
@@ -304,6 +320,10 @@ def evaluate_is_complaint(
     ngram_in = ngram_texts_for(clf.heads["is_complaint"], complaints.texts)
     seed_ngram_in = ngram_texts_for(clf.heads["is_complaint"], seed.texts)
 
+    # The served P(complaint) blends in the type head's complaint mass; that head reads the seed
+    # set only, so one fit on all of it serves every fold of the complaints data.
+    types = seed_type_probs(clf, x_seed, seed_csv, x, complaints.texts)
+
     def run_fold(train: NDArray[np.int64], test: NDArray[np.int64]) -> dict[str, Probs]:
         tr_labels = [complaints.labels[i] for i in train]
         with_seed, _ = fit_logreg(
@@ -318,8 +338,10 @@ def evaluate_is_complaint(
             texts_for_ngrams=pick(ngram_in, train),
         )
         test_ngram_in = pick(ngram_in, test)
+        p_served = mix_complaint(with_seed.predict_proba(x[test], test_ngram_in)[:, 1],
+                                 types[test], clf._mask, clf.complaint_mix).astype(np.float64)
         return {
-            "minilm": with_seed.predict_proba(x[test], test_ngram_in).astype(np.float64),
+            "minilm": np.stack([1 - p_served, p_served], axis=1),
             "minilm_only": alone.predict_proba(x[test], test_ngram_in).astype(np.float64),
             "tfidf": tfidf_fit_predict(
                 list(texts[train]) + seed.texts,
@@ -368,7 +390,9 @@ def evaluate_complaint_type(
             texts_for_ngrams=join(complaint_ngram_in, pick(binary_ngram_in, train)),
         )
         raw = type_head_probs(x, seed.labels, names, mask, type_ngram_in, train, test)
-        p_complaint = binary.predict_proba(x[test], pick(binary_ngram_in, test))[:, 1]
+        p_complaint = mix_complaint(
+            binary.predict_proba(x[test], pick(binary_ngram_in, test))[:, 1], raw, mask,
+            clf.complaint_mix)
         shipped = np.zeros_like(raw)
         picked = np.zeros_like(raw)  # one-hot: the shipped complaint_type, not the joint argmax
         for row, (p, q) in enumerate(zip(p_complaint, raw, strict=True)):

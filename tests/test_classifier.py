@@ -308,6 +308,39 @@ def test_retrain_complaint_type_on_own_labels(classifier: Classifier, tmp_path: 
     assert custom.model_version.startswith(classifier.model_version + "+custom-")
     [result] = custom.classify(["figma is down, nothing loads"])
     assert set(result.complaint_scores) == {"none", "outage", "praise"}
+    # The blend weight was measured for the bundled type head only: the user's is not blended.
+    assert custom.complaint_mix == 1.0
+
+
+def test_complaint_probability_blends_both_heads(classifier: Classifier) -> None:
+    """P(complaint) = mix x the is-complaint head + (1 - mix) x the type head's complaint mass,
+    with the mix recorded in meta.json."""
+    from analysis.classifier.text import normalise
+
+    meta = json.loads((DEFAULT_MODEL_DIR / "meta.json").read_text())
+    mix = meta["complaint_mix"]
+    assert classifier.complaint_mix == mix and 0.0 < mix < 1.0
+    texts = ["slack is down again, nothing loads", "love the new figma", "lol github is down",
+             "charged twice for chatgpt plus"]
+    keys = [normalise(t) for t in texts]
+    x = classifier.encoder.encode(keys)
+    p_head = classifier.heads["is_complaint"].predict_proba(x, keys)[:, 1]
+    types = classifier.heads["complaint_type"].predict_proba(x, keys)
+    mask = np.array([name not in NON_COMPLAINT for name in classifier.complaint_types])
+    expected = mix * p_head + (1 - mix) * types[:, mask].sum(axis=1)
+    got = [r.complaint_probability for r in classifier.classify(texts)]
+    assert np.allclose(got, expected, atol=1e-5)
+
+
+@pytest.mark.parametrize("mix", [1.5, -0.1, "0.5", True])
+def test_bad_complaint_mix_raises(tmp_path: Path, mix: object) -> None:
+    model = tmp_path / "model"
+    shutil.copytree(DEFAULT_MODEL_DIR, model)
+    meta = json.loads((model / "meta.json").read_text())
+    meta["complaint_mix"] = mix
+    (model / "meta.json").write_text(json.dumps(meta))
+    with pytest.raises(ModelLoadError, match="complaint_mix"):
+        Classifier.load(model)
 
 
 def test_heads_refuse_a_different_encoder(tmp_path: Path) -> None:

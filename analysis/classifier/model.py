@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from numpy.typing import NDArray
 
 from analysis.classifier.encoder import (
     DEFAULT_MODEL_DIR,
@@ -80,11 +81,26 @@ class Uncertainty:
         )
 
 
+def mix_complaint(
+    p_head: NDArray[np.floating[Any]], type_probs: NDArray[np.floating[Any]], mask: np.ndarray,
+    mix: float,
+) -> NDArray[np.floating[Any]]:
+    """P(complaint) as served: `mix` x the is-complaint head's probability + (1 - mix) x the
+    complaint-type head's mass on the complaint labels. The two heads err on different posts
+    (the type head knows outage posts better, the is-complaint head brand complaints), so the
+    blend decides better than either (docs/model-card.md, "How the complaint outputs fit
+    together"). A taxonomy without both groups has no complaint mass to blend: the head alone."""
+    if mix >= 1.0 or mask.all() or not mask.any():
+        return p_head
+    mass = type_probs[..., mask].sum(axis=-1)
+    return (mix * p_head + (1.0 - mix) * mass).astype(p_head.dtype)
+
+
 def combine_complaint(p_complaint: float, type_probs: FloatArray, mask: np.ndarray) -> FloatArray:
     """Joint complaint-type scores that agree with the is-complaint head.
 
-    Rule: the binary head decides complaint vs not (it is trained on ~3,300 posts, the type head
-    on a few hundred). The type head only splits that mass within each group:
+    Rule: P(complaint) (`mix_complaint`) decides complaint vs not. The type head only splits
+    that mass within each group:
     score(label) = P(complaint) * P(label | complaint group) for complaint labels, and
     (1 - P(complaint)) * P(label | other group) for humor/praise/none. So the complaint labels'
     scores always sum to complaint_probability.
@@ -121,6 +137,7 @@ class Classifier:
         self.complaint_types: tuple[str, ...] = type_head.labels
         self._mask = type_head.complaint_mask
         self.uncertainty = Uncertainty(**meta.get("uncertainty", {}))
+        self.complaint_mix = complaint_mix(meta)
 
     @classmethod
     def load(
@@ -190,8 +207,11 @@ class Classifier:
         self, embeddings: FloatArray, texts: Sequence[str]
     ) -> list[Classification]:
         sentiment = self.heads["sentiment"].predict_proba(embeddings, texts)
-        complaint = self.heads["is_complaint"].predict_proba(embeddings, texts)[:, 1]
         types = self.heads["complaint_type"].predict_proba(embeddings, texts)
+        complaint = mix_complaint(
+            self.heads["is_complaint"].predict_proba(embeddings, texts)[:, 1],
+            types, self._mask, self.complaint_mix,
+        )
         return [
             self._one(sentiment[i], float(complaint[i]), types[i]) for i in range(len(embeddings))
         ]
@@ -242,6 +262,15 @@ def read_meta(directory: Path) -> dict[str, Any]:
     if meta.get("preprocess", PREPROCESS_NAME) != PREPROCESS_NAME:
         raise ModelLoadError(f"{path}: unknown preprocessing {meta.get('preprocess')!r}")
     return meta
+
+
+def complaint_mix(meta: dict[str, Any]) -> float:
+    """The is-complaint head's weight in P(complaint) (`mix_complaint`); 1 (the head alone)
+    for models written before the blend."""
+    mix = meta.get("complaint_mix", 1.0)
+    if isinstance(mix, bool) or not isinstance(mix, int | float) or not 0.0 <= mix <= 1.0:
+        raise ModelLoadError(f"meta.json: complaint_mix must be a number in [0, 1], not {mix!r}")
+    return float(mix)
 
 
 def check_encoder_file(directory: Path, meta: dict[str, Any]) -> None:

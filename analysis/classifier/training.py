@@ -318,6 +318,9 @@ def retrain_complaint_type(
     digest = weights_digest(str(meta["encoder"].get("sha256", "")), heads)
     meta["model_version"] = f"{meta['model_version']}+custom-{today:%Y.%m.%d}.{digest}"
     meta["trained_at"] = today.isoformat(timespec="seconds")
+    # The blend weight was measured for the bundled type head, not the user's: decide
+    # complaint vs not by the is-complaint head alone.
+    meta["complaint_mix"] = 1.0
     meta["heads"]["complaint_type"] = {
         "labels": names,
         "non_complaint_labels": [n for n, m in zip(names, mask, strict=True) if not m],

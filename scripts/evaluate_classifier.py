@@ -457,14 +457,19 @@ def evaluate_type_by_writer(clf: Classifier, seed_csv: Path, cache: Path | None)
                    y)]
 
 
-def read_airline_reasons(data: Path) -> tuple[list[str], list[str]]:
-    """Negative tweets of Twitter US Airline Sentiment with their `negativereason`, one row per
-    distinct text (155 tweet ids repeat)."""
+def read_airline_negatives(data: Path) -> Any:
+    """Negative tweets of Twitter US Airline Sentiment that have a `negativereason`, one row per
+    distinct text (155 tweet ids repeat), every column as a string (a pandas DataFrame)."""
     import pandas as pd
 
     frame = pd.read_csv(data / "airline" / "tweets_train.csv", dtype=str, keep_default_na=False)
     frame = frame[(frame["airline_sentiment"] == "negative") & (frame["negativereason"] != "")]
-    frame = frame.drop_duplicates("text")
+    return frame.drop_duplicates("text")
+
+
+def read_airline_reasons(data: Path) -> tuple[list[str], list[str]]:
+    """The airline negatives' texts and `negativereason` labels."""
+    frame = read_airline_negatives(data)
     return frame["text"].tolist(), frame["negativereason"].tolist()
 
 

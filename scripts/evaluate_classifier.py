@@ -47,6 +47,7 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT))
 
 from analysis.classifier import Classifier
+from analysis.classifier.heads import LinearHead
 from analysis.classifier.language import is_supported
 from analysis.classifier.model import (
     COMPLAINT_LABELS,
@@ -264,30 +265,25 @@ def print_pooled(predicted: dict[str, NDArray[np.int64]], gold: NDArray[np.int64
               f"{macro_f1(p[done], gold[done]):.3f}", flush=True)
 
 
+def fit_type_head(
+    x: NDArray[np.float32], labels: Sequence[str], names: Sequence[str], mask: NDArray[np.bool_],
+    ngram_in: list[str] | None,
+) -> LinearHead:
+    """A type head fitted as the shipped one is (vector + n-grams where the shipped head reads
+    them, balanced LR, C by inner CV)."""
+    head, _ = fit_logreg(x, list(labels), names, scoring="f1_macro", complaint_mask=mask,
+                         texts_for_ngrams=ngram_in)
+    return head
+
+
 def type_head_probs(
     x: NDArray[np.float32], labels: Sequence[str], names: Sequence[str], mask: NDArray[np.bool_],
     ngram_in: list[str] | None, train: NDArray[np.int64], test: NDArray[np.int64],
 ) -> Probs:
-    """A type head fitted on the `train` rows as the shipped one is (vector + n-grams where the
-    shipped head reads them, balanced LR, C by inner CV), and its probabilities for `test`."""
-    head, _ = fit_logreg(x[train], [labels[i] for i in train], names, scoring="f1_macro",
-                         complaint_mask=mask, texts_for_ngrams=pick(ngram_in, train))
+    """A type head fitted on the `train` rows as the shipped one is, and its probabilities for
+    `test`."""
+    head = fit_type_head(x[train], [labels[i] for i in train], names, mask, pick(ngram_in, train))
     return head.predict_proba(x[test], pick(ngram_in, test)).astype(np.float64)
-
-
-def seed_type_probs(
-    clf: Classifier, x_seed: NDArray[np.float32], seed_csv: Path,
-    x: NDArray[np.float32], texts: list[str],
-) -> Probs:
-    """The probabilities a type head fitted on the whole seed set gives `texts`."""
-    seed = read_seed(seed_csv)
-    head, _ = fit_logreg(
-        x_seed, seed.labels, clf.complaint_types, scoring="f1_macro",
-        complaint_mask=clf._mask,
-        texts_for_ngrams=ngram_texts_for(clf.heads["complaint_type"], seed.texts),
-    )
-    return head.predict_proba(x, ngram_texts_for(clf.heads["complaint_type"], texts)).astype(
-        np.float64)
 
 
 def cross_validate(
@@ -311,7 +307,8 @@ def evaluate_is_complaint(
 ) -> list[Row]:
     complaints, _ = read_complaints(data)
     non_complaint = {n for n, m in zip(clf.complaint_types, clf._mask, strict=True) if not m}
-    seed = seed_as_complaints(read_seed(seed_csv), non_complaint)
+    typed_seed = read_seed(seed_csv)
+    seed = seed_as_complaints(typed_seed, non_complaint)
     x = embed(clf.encoder, complaints.texts, desc="complaints", cache_dir=cache)
     x_seed = embed(clf.encoder, seed.texts, desc="seed", cache_dir=cache)
     y = indices(complaints.labels, COMPLAINT_LABELS)
@@ -322,7 +319,11 @@ def evaluate_is_complaint(
 
     # The served P(complaint) blends in the type head's complaint mass; that head reads the seed
     # set only, so one fit on all of it serves every fold of the complaints data.
-    types = seed_type_probs(clf, x_seed, seed_csv, x, complaints.texts)
+    type_head = clf.heads["complaint_type"]
+    types = fit_type_head(
+        x_seed, typed_seed.labels, clf.complaint_types, clf._mask,
+        ngram_texts_for(type_head, typed_seed.texts),
+    ).predict_proba(x, ngram_texts_for(type_head, complaints.texts))
 
     def run_fold(train: NDArray[np.int64], test: NDArray[np.int64]) -> dict[str, Probs]:
         tr_labels = [complaints.labels[i] for i in train]

@@ -27,7 +27,7 @@ sys.path.insert(0, str(REPO_ROOT / "scripts"))
 from evaluate_classifier import COMPLAINT_LABELS, DEFAULT_DATA, DEFAULT_SEED, FOLDS, indices
 
 from analysis.classifier import Classifier
-from analysis.classifier.model import combine_complaint, pick_type
+from analysis.classifier.model import combine_complaint, mix_complaint, pick_type
 from analysis.classifier.ngrams import NgramVocabulary, count_all
 from analysis.classifier.training import (
     NGRAM_MAX_FEATURES,
@@ -90,21 +90,20 @@ def main(argv: list[str] | None = None) -> int:
     for train, test in splitter.split(np.zeros(len(y_type)), y_type):
         raw = fit(x_seed[train], pick(g_seed, train), y_type[train], 30.0)(
             x_seed[test], pick(g_seed, test))
-        mass = raw[:, mask].sum(axis=1)
         for weight in args.seed_weights:
             binary = fit(np.vstack([x_comp, x_seed[train]]), g_comp + pick(g_seed, train),
                          np.concatenate([y_comp, y_seed[train]]), 3.0,
                          np.concatenate([np.ones(len(y_comp)), np.full(len(train), weight)]))
             p = binary(x_seed[test], pick(g_seed, test))[:, 1]
             for w in args.mix:
-                mixed = w * p + (1 - w) * mass
+                mixed = mix_complaint(p, raw, mask, w)
                 types = [pick_type(bool(q >= 0.5), combine_complaint(float(q), r.astype(np.float32),
                                                                       mask), mask)
                          for q, r in zip(mixed, raw, strict=True)]
                 shipped.setdefault((weight, w), np.zeros(len(y_type), int))[test] = types
                 on_seed.setdefault((weight, w), np.zeros(len(y_type), int))[test] = mixed >= 0.5
     print("seed folds done", flush=True)
-    mass_comp = fit(x_seed, g_seed, y_type, 30.0)(x_comp, g_comp)[:, mask].sum(axis=1)
+    types_comp = fit(x_seed, g_seed, y_type, 30.0)(x_comp, g_comp)
     on_comp: dict[tuple[float, float], np.ndarray] = {}
     for train, test in splitter.split(np.zeros(len(y_comp)), y_comp):
         for weight in args.seed_weights:
@@ -114,7 +113,7 @@ def main(argv: list[str] | None = None) -> int:
             p = binary(x_comp[test], pick(g_comp, test))[:, 1]
             for w in args.mix:
                 on_comp.setdefault((weight, w), np.zeros(len(y_comp), int))[test] = (
-                    w * p + (1 - w) * mass_comp[test] >= 0.5)
+                    mix_complaint(p, types_comp[test], mask, w) >= 0.5)
     print("seed weight, w: complaint type as shipped / is-complaint on seed posts / "
           "is-complaint on the complaints data (macro F1)")
     for key, chosen in shipped.items():

@@ -81,6 +81,11 @@ class Uncertainty:
         )
 
 
+def has_both_groups(mask: np.ndarray) -> bool:
+    """Whether a taxonomy has complaint and non-complaint labels, so a complaint mass to split."""
+    return bool(mask.any() and not mask.all())
+
+
 def mix_complaint(
     p_head: NDArray[np.floating[Any]], type_probs: NDArray[np.floating[Any]], mask: np.ndarray,
     mix: float,
@@ -90,7 +95,7 @@ def mix_complaint(
     (the type head knows outage posts better, the is-complaint head brand complaints), so the
     blend decides better than either (docs/model-card.md, "How the complaint outputs fit
     together"). A taxonomy without both groups has no complaint mass to blend: the head alone."""
-    if mix >= 1.0 or mask.all() or not mask.any():
+    if mix >= 1.0 or not has_both_groups(mask):
         return p_head
     mass = type_probs[..., mask].sum(axis=-1)
     return (mix * p_head + (1.0 - mix) * mass).astype(p_head.dtype)
@@ -105,7 +110,7 @@ def combine_complaint(p_complaint: float, type_probs: FloatArray, mask: np.ndarr
     (1 - P(complaint)) * P(label | other group) for humor/praise/none. So the complaint labels'
     scores always sum to complaint_probability.
     """
-    if mask.all() or not mask.any():
+    if not has_both_groups(mask):
         return type_probs.astype(np.float32)  # a taxonomy without both groups: nothing to split
     eps = 1e-12
     in_group = type_probs * mask

@@ -302,9 +302,12 @@ def cross_validate(
     return out
 
 
-def evaluate_is_complaint(
+def is_complaint_oof(
     clf: Classifier, data: Path, seed_csv: Path, cache: Path | None
-) -> list[Row]:
+) -> tuple[dict[str, Probs], NDArray[np.int64], str]:
+    """Out-of-fold P(not complaint, complaint) on the complaints data: "minilm" as served (fold
+    heads on the other folds plus the seed set, blended with the type head), "minilm_only" the
+    head without the seed set, and the TF-IDF baselines; with the gold labels and a row note."""
     complaints, _ = read_complaints(data)
     non_complaint = {n for n, m in zip(clf.complaint_types, clf._mask, strict=True) if not m}
     typed_seed = read_seed(seed_csv)
@@ -357,7 +360,13 @@ def evaluate_is_complaint(
         }
 
     scored, note = unseen_rows(clf, complaints.texts, UNSEEN_FIFTH_ONLY)
-    p, y = only(scored, cross_validate(y, run_fold)), y[scored]
+    return only(scored, cross_validate(y, run_fold)), y[scored], note
+
+
+def evaluate_is_complaint(
+    clf: Classifier, data: Path, seed_csv: Path, cache: Path | None
+) -> list[Row]:
+    p, y, note = is_complaint_oof(clf, data, seed_csv, cache)
     return [
         f1_row(f"is-complaint (complaints 5-fold, train + seed{note})", p["minilm"], p["tfidf"],
                y),

@@ -77,6 +77,8 @@ class TorchMiniLMEncoder:
             self._model: Any = AutoModel.from_pretrained(str(directory)).eval()
             if layers is not None:
                 keep_layers(self._model, layers)
+            # Any mean-pooled transformers encoder works (probes compare bigger ones).
+            self.dim = int(self._model.config.hidden_size)
         except Exception as e:  # ImportError, OSError, safetensors errors
             raise ModelLoadError(f"cannot load the fp32 MiniLM from {directory}: {e}") from e
 

@@ -57,6 +57,12 @@ def main(argv: list[str] | None = None) -> int:
                         "as a complaint stage after the sentiment stages would, to keep "
                         "sentiment); they are never complaints test tweets")
     parser.add_argument("--folds", type=int, default=FOLDS, help="run only the first N folds")
+    parser.add_argument("--only", type=lambda s: [int(f) for f in s.split(",")], default=None,
+                        metavar="2,3,...", help="run only these folds, in this order")
+    parser.add_argument("--save", type=Path, default=None, metavar="DIR",
+                        help="keep each fold's predictions in DIR/fold-N.npz and skip folds "
+                        "already there, so a long run (hours on 2 cores) resumes where it "
+                        "stopped and pools the folds of earlier runs")
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
     parser.add_argument("--seed-csv", type=Path, default=DEFAULT_SEED)
     args = parser.parse_args(argv)
@@ -83,12 +89,24 @@ def main(argv: list[str] | None = None) -> int:
         )
         return head.predict_proba(x[test], [texts[i] for i in test]).argmax(1)
 
-    given = vectors(TorchMiniLMEncoder(args.checkpoint, threads=2, layers=args.layers))
     predicted = {"as given": np.full(len(gold), -1), "fine-tuned": np.full(len(gold), -1)}
     splitter = StratifiedKFold(FOLDS, shuffle=True, random_state=42)
-    for fold, (train, test) in enumerate(splitter.split(np.zeros(len(gold)), gold), start=1):
-        if fold > args.folds:
-            break
+    splits = dict(enumerate(splitter.split(np.zeros(len(gold)), gold), start=1))
+    order = args.only or list(range(1, args.folds + 1))
+    saved = {fold: args.save / f"fold-{fold}.npz" for fold in order} if args.save else {}
+    for fold, path in saved.items():
+        if path.exists():
+            with np.load(path) as kept:
+                for name, key in (("as given", "given"), ("fine-tuned", "tuned")):
+                    predicted[name][splits[fold][1]] = kept[key]
+            print_fold(fold, predicted, gold, splits[fold][1], 0.0)
+    order = [fold for fold in order if not (fold in saved and saved[fold].exists())]
+    # The checkpoint's own vectors, read once for every fold still to run.
+    given: tuple[np.ndarray, np.ndarray] = vectors(
+        TorchMiniLMEncoder(args.checkpoint, threads=2, layers=args.layers)) \
+        if order else (np.empty(0), np.empty(0))
+    for fold in order:
+        train, test = splits[fold]
         predicted["as given"][test] = predict(*given, train, test)
         started = time.monotonic()
         extra = ([], []) if args.without_seed else (list(seed.texts), list(seed.labels))
@@ -100,6 +118,10 @@ def main(argv: list[str] | None = None) -> int:
         predicted["fine-tuned"][test] = predict(*vectors(tuned), train, test)
         seconds = time.monotonic() - started
         print_fold(fold, predicted, gold, test, seconds)
+        if args.save:
+            args.save.mkdir(parents=True, exist_ok=True)
+            np.savez(saved[fold], given=predicted["as given"][test],
+                     tuned=predicted["fine-tuned"][test])
     print_pooled(predicted, gold, "tweets")
     return 0
 

@@ -137,13 +137,18 @@ def finetune(tasks: Sequence[Task], out_dir: Path, config: FinetuneConfig) -> di
     }
 
 
-def finetuned_encoder(tasks: Sequence[Task], config: FinetuneConfig, threads: int = 2) -> Any:
-    """A throwaway fine-tune for probes: trained in a temporary directory and loaded from it
-    (TorchMiniLMEncoder reads everything at load, so the directory can go)."""
+def finetuned_encoder(tasks: Sequence[Task], config: FinetuneConfig, threads: int = 2,
+                      keep_in: Path | None = None) -> Any:
+    """A fine-tune for probes: trained in a temporary directory and loaded from it
+    (TorchMiniLMEncoder reads everything at load, so the directory can go), or kept in
+    `keep_in` for a later probe to read (e.g. as a teacher)."""
     import tempfile
 
     from analysis.classifier.torch_encoder import TorchMiniLMEncoder
 
+    if keep_in is not None:
+        finetune(tasks, keep_in, config)
+        return TorchMiniLMEncoder(keep_in, threads=threads)
     with tempfile.TemporaryDirectory() as tmp:
         finetune(tasks, Path(tmp), config)
         return TorchMiniLMEncoder(Path(tmp), threads=threads)

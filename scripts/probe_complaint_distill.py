@@ -94,6 +94,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--finetune-student", type=float, default=0.0, metavar="EPOCHS",
                         help="also fine-tune the student's encoder in the fold on its rows and "
                         "the teacher-labelled ones (0: heads only)")
+    parser.add_argument("--only", type=lambda s: [int(f) for f in s.split(",")], default=None,
+                        metavar="3,4,...", help="run only these folds (default: every fold "
+                        "with a teacher)")
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
     parser.add_argument("--seed-csv", type=Path, default=DEFAULT_SEED)
     parser.add_argument("--cache-dir", type=Path, default=DEFAULT_CACHE)
@@ -130,7 +133,11 @@ def main(argv: list[str] | None = None) -> int:
     splitter = StratifiedKFold(FOLDS, shuffle=True, random_state=42)
     for fold, (train, test) in enumerate(splitter.split(np.zeros(len(gold)), gold), start=1):
         teacher_dir = args.teachers / f"fold-{fold}"
-        if not teacher_dir.exists():
+        if args.only is not None and fold not in args.only:
+            continue
+        if not (teacher_dir / "model.safetensors").exists():
+            if args.only is not None:
+                parser.error(f"no teacher for fold {fold}: {teacher_dir}/model.safetensors")
             continue
         started = time.monotonic()
         teacher = TorchMiniLMEncoder(teacher_dir, name=f"teacher {teacher_dir.resolve()}",

@@ -13,7 +13,9 @@ data, every head on the fold's training rows plus the whole seed set, vector + c
 n-grams. For each fold with a teacher checkpoint (DIR/fold-N/, fine-tuned on that fold's
 training rows only), the teacher's head labels a transfer set of tweets that are not in the
 complaints data (the airline tweets, optionally SemEval tweets); the student's head is then
-fitted on its usual rows plus the transfer tweets the teacher is sure of. With
+fitted on its usual rows plus the transfer tweets the teacher is sure of, and, as the control,
+plus those the student's own head is sure of (self-training: is it the teacher, or just more
+confidently labelled tweets?). With
 --finetune-student the student's encoder is also fine-tuned in the fold on those rows first.
 Prints each fold's macro F1 for the teacher, the student as the evaluation fits it, and the
 student with the teacher's labels, then pooled over the folds run.
@@ -123,10 +125,20 @@ def main(argv: list[str] | None = None) -> int:
     def complaint_p(head: LinearHead, x: np.ndarray, rows: np.ndarray) -> np.ndarray:
         return np.asarray(head.predict_proba(x[rows], [grams[i] for i in rows]))[:, COMPLAINT]
 
+    def sure_of(head: LinearHead, x: np.ndarray, who: str, fold: int
+                ) -> tuple[np.ndarray, list[str]]:
+        """The transfer rows `head` is sure of, with its labels for them."""
+        p = complaint_p(head, x, transfer_rows)
+        sure = (p >= args.sure) | (p <= 1 - args.sure)
+        print(f"fold {fold}: {who} sure of {sure.sum()} of {len(p)} transfer tweets, "
+              f"{np.mean(p[sure] >= 0.5):.1%} of them complaints", flush=True)
+        return transfer_rows[sure], ["complaint" if q >= 0.5 else "not_complaint"
+                                     for q in p[sure]]
+
     student = TorchMiniLMEncoder(args.student, name=f"student fp32 {args.student.resolve()}",
                                  threads=2)
     x_student = embed(student, everything, desc="student", cache_dir=args.cache_dir)
-    names = ["teacher", "student", "student + teacher's labels"]
+    names = ["teacher", "student", "student + teacher's labels", "student + its own labels"]
     if args.finetune_student:
         names.append("student fine-tuned + teacher's labels")
     predicted = {name: np.full(len(gold), -1) for name in names}
@@ -148,17 +160,17 @@ def main(argv: list[str] | None = None) -> int:
         row_labels = [labels[i] for i in rows]
         teacher_head = head_on(x_teacher, rows, row_labels)
         predicted["teacher"][test] = complaint_p(teacher_head, x_teacher, test) >= 0.5
-        p = complaint_p(teacher_head, x_teacher, transfer_rows)
-        sure = (p >= args.sure) | (p <= 1 - args.sure)
-        taught = transfer_rows[sure]
-        taught_labels = ["complaint" if q >= 0.5 else "not_complaint" for q in p[sure]]
-        print(f"fold {fold}: teacher sure of {sure.sum()} of {len(p)} transfer tweets, "
-              f"{np.mean(p[sure] >= 0.5):.1%} of them complaints", flush=True)
-        predicted["student"][test] = complaint_p(
-            head_on(x_student, rows, row_labels), x_student, test) >= 0.5
+        taught, taught_labels = sure_of(teacher_head, x_teacher, "teacher", fold)
+        student_head = head_on(x_student, rows, row_labels)
+        predicted["student"][test] = complaint_p(student_head, x_student, test) >= 0.5
         with_taught = np.concatenate([rows, taught])
         predicted["student + teacher's labels"][test] = complaint_p(
             head_on(x_student, with_taught, row_labels + taught_labels), x_student, test) >= 0.5
+        # The control: is it the teacher, or any extra confidently labelled tweets?
+        own, own_labels = sure_of(student_head, x_student, "student", fold)
+        predicted["student + its own labels"][test] = complaint_p(
+            head_on(x_student, np.concatenate([rows, own]), row_labels + own_labels),
+            x_student, test) >= 0.5
         if args.finetune_student:
             tuned = finetuned_encoder(
                 [Task("complaint", [everything[i] for i in with_taught],

@@ -17,6 +17,7 @@ Prints each fold's macro F1 and the pooled out-of-fold macro F1 for both; about 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
 from pathlib import Path
@@ -98,6 +99,11 @@ def main(argv: list[str] | None = None) -> int:
     splitter = StratifiedKFold(FOLDS, shuffle=True, random_state=42)
     splits = dict(enumerate(splitter.split(np.zeros(len(gold)), gold), start=1))
     order = args.only or list(range(1, args.folds + 1))
+    if args.save:
+        check_settings(args.save, {
+            "checkpoint": args.checkpoint.name if args.checkpoint else "stock MiniLM",
+            "layers": args.layers, "epochs": args.epochs, "without_seed": args.without_seed,
+            "mix_sentiment": args.mix_sentiment, "seed_csv": args.seed_csv.name}, parser)
     saved = {fold: args.save / f"fold-{fold}.npz" for fold in order} if args.save else {}
     for fold, path in saved.items():
         if path.exists():
@@ -130,6 +136,19 @@ def main(argv: list[str] | None = None) -> int:
                      tuned=predicted["fine-tuned"][test])
     print_pooled(predicted, gold, "tweets")
     return 0
+
+
+def check_settings(save: Path, settings: dict[str, object], parser: argparse.ArgumentParser
+                   ) -> None:
+    """Folds kept in `save` pool only with folds run the same way: refuse other settings."""
+    path = save / "settings.json"
+    if path.exists():
+        kept = json.loads(path.read_text())
+        if kept != settings:
+            parser.error(f"{save} holds folds run with {kept}, not {settings}")
+    else:
+        save.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(settings, indent=1))
 
 
 if __name__ == "__main__":

@@ -286,16 +286,27 @@ def type_head_probs(
     return head.predict_proba(x[test], pick(ngram_in, test)).astype(np.float64)
 
 
+def evaluation_folds(y: NDArray[np.int64]) -> dict[int, tuple[NDArray[np.int64], NDArray[np.int64]]]:
+    """The evaluation's stratified 5-fold split of rows labelled `y`, as {fold number from 1:
+    (train rows, test rows)}; every probe whose figures sit beside the evaluation's uses it."""
+    from sklearn.model_selection import StratifiedKFold
+
+    splitter = StratifiedKFold(FOLDS, shuffle=True, random_state=42)
+    return dict(enumerate(splitter.split(np.zeros(len(y)), y), start=1))
+
+
+def fold_list(text: str) -> list[int]:
+    """A probe's `--only 2,3,...` argument: fold numbers, in the order to run them."""
+    return [int(fold) for fold in text.split(",")]
+
+
 def cross_validate(
     y: NDArray[np.int64],
     run_fold: Callable[[NDArray[np.int64], NDArray[np.int64]], dict[str, Probs]],
 ) -> dict[str, Probs]:
     """Out-of-fold probabilities for each named system, stratified 5-fold."""
-    from sklearn.model_selection import StratifiedKFold
-
     out: dict[str, Probs] = {}
-    splitter = StratifiedKFold(FOLDS, shuffle=True, random_state=42)
-    for fold, (train, test) in enumerate(splitter.split(np.zeros(len(y)), y), start=1):
+    for fold, (train, test) in evaluation_folds(y).items():
         print(f"  fold {fold}/{FOLDS}", flush=True)
         for name, probs in run_fold(train, test).items():
             out.setdefault(name, np.zeros((len(y), probs.shape[1])))[test] = probs

@@ -22,7 +22,13 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT))
 sys.path.insert(0, str(REPO_ROOT / "scripts"))
 
-from evaluate_classifier import DEFAULT_DATA, FOLDS, indices, read_airline_negatives
+from evaluate_classifier import (
+    DEFAULT_DATA,
+    FOLDS,
+    evaluation_folds,
+    indices,
+    read_airline_negatives,
+)
 
 from analysis.classifier import Classifier
 from analysis.classifier.ngrams import NgramVocabulary, count_all
@@ -45,7 +51,6 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     from sklearn.linear_model import LogisticRegression
     from sklearn.metrics import f1_score
-    from sklearn.model_selection import StratifiedKFold
 
     frame = read_airline_negatives(args.data)
     texts, labels = frame["text"].tolist(), frame["negativereason"].tolist()
@@ -57,8 +62,7 @@ def main(argv: list[str] | None = None) -> int:
 
     predicted = {"every training tweet": np.zeros(len(y), int),
                  f"training tweets with agreement >= {CONFIDENT}": np.zeros(len(y), int)}
-    splitter = StratifiedKFold(FOLDS, shuffle=True, random_state=42)
-    for fold, (train, test) in enumerate(splitter.split(np.zeros(len(y)), y), start=1):
+    for fold, (train, test) in evaluation_folds(y).items():
         print(f"fold {fold}/{FOLDS}", flush=True)
         for name, rows in zip(predicted, (train, train[agreement[train] >= CONFIDENT]),
                               strict=True):

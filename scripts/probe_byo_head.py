@@ -22,7 +22,13 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT))
 sys.path.insert(0, str(REPO_ROOT / "scripts"))
 
-from evaluate_classifier import DEFAULT_DATA, FOLDS, indices, read_airline_reasons
+from evaluate_classifier import (
+    DEFAULT_DATA,
+    FOLDS,
+    evaluation_folds,
+    indices,
+    read_airline_reasons,
+)
 
 from analysis.classifier import Classifier
 from analysis.classifier.ngrams import NgramVocabulary, count_all
@@ -74,8 +80,7 @@ def main(argv: list[str] | None = None) -> int:
         return LogisticRegression(class_weight="balanced", max_iter=3000, C=args.c)
 
     scores: dict[str, np.ndarray] = {}
-    splitter = StratifiedKFold(FOLDS, shuffle=True, random_state=42)
-    for fold, (train, test) in enumerate(splitter.split(np.zeros(len(y)), y), start=1):
+    for fold, (train, test) in evaluation_folds(y).items():
         print(f"fold {fold}/{FOLDS}", flush=True)
         vocabulary = NgramVocabulary.fit(count_all([grams[i] for i in train]),
                                          min_df=NGRAM_MIN_DF, max_features=NGRAM_MAX_FEATURES)

@@ -38,7 +38,8 @@ from evaluate_classifier import (
     DEFAULT_CACHE,
     DEFAULT_DATA,
     DEFAULT_SEED,
-    FOLDS,
+    evaluation_folds,
+    fold_list,
     print_fold,
     print_pooled,
 )
@@ -96,15 +97,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--finetune-student", type=float, default=0.0, metavar="EPOCHS",
                         help="also fine-tune the student's encoder in the fold on its rows and "
                         "the teacher-labelled ones (0: heads only)")
-    parser.add_argument("--only", type=lambda s: [int(f) for f in s.split(",")], default=None,
+    parser.add_argument("--only", type=fold_list, default=None,
                         metavar="3,4,...", help="run only these folds (default: every fold "
                         "with a teacher)")
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
     parser.add_argument("--seed-csv", type=Path, default=DEFAULT_SEED)
     parser.add_argument("--cache-dir", type=Path, default=DEFAULT_CACHE)
     args = parser.parse_args(argv)
-    from sklearn.model_selection import StratifiedKFold
-
     complaints, _ = read_complaints(args.data)
     seed = seed_as_complaints(read_seed(args.seed_csv))
     transfer = transfer_texts(args.data, complaints.texts, args.semeval)
@@ -142,11 +141,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.finetune_student:
         names.append("student fine-tuned + teacher's labels")
     predicted = {name: np.full(len(gold), -1) for name in names}
-    splitter = StratifiedKFold(FOLDS, shuffle=True, random_state=42)
-    for fold, (train, test) in enumerate(splitter.split(np.zeros(len(gold)), gold), start=1):
-        teacher_dir = args.teachers / f"fold-{fold}"
+    for fold, (train, test) in evaluation_folds(gold).items():
         if args.only is not None and fold not in args.only:
             continue
+        teacher_dir = args.teachers / f"fold-{fold}"
         if not (teacher_dir / "model.safetensors").exists():
             if args.only is not None:
                 parser.error(f"no teacher for fold {fold}: {teacher_dir}/model.safetensors")

@@ -28,7 +28,15 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT))
 sys.path.insert(0, str(REPO_ROOT / "scripts"))
 
-from evaluate_classifier import DEFAULT_DATA, DEFAULT_SEED, FOLDS, print_fold, print_pooled
+from evaluate_classifier import (
+    DEFAULT_DATA,
+    DEFAULT_SEED,
+    FOLDS,
+    evaluation_folds,
+    fold_list,
+    print_fold,
+    print_pooled,
+)
 
 from analysis.classifier.finetune import FinetuneConfig, Task, finetuned_encoder, sentiment_sample
 from analysis.classifier.text import normalise
@@ -58,7 +66,7 @@ def main(argv: list[str] | None = None) -> int:
                         "as a complaint stage after the sentiment stages would, to keep "
                         "sentiment); they are never complaints test tweets")
     parser.add_argument("--folds", type=int, default=FOLDS, help="run only the first N folds")
-    parser.add_argument("--only", type=lambda s: [int(f) for f in s.split(",")], default=None,
+    parser.add_argument("--only", type=fold_list, default=None,
                         metavar="2,3,...", help="run only these folds, in this order")
     parser.add_argument("--save", type=Path, default=None, metavar="DIR",
                         help="keep each fold's predictions in DIR/fold-N.npz and skip folds "
@@ -72,8 +80,6 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.keep_encoders and not args.save:
         parser.error("--keep-encoders keeps the checkpoints under --save DIR")
-    from sklearn.model_selection import StratifiedKFold
-
     complaints, _ = read_complaints(args.data)
     seed = seed_as_complaints(read_seed(args.seed_csv))
     texts = [normalise(t) for t in complaints.texts]
@@ -96,8 +102,7 @@ def main(argv: list[str] | None = None) -> int:
         return head.predict_proba(x[test], [texts[i] for i in test]).argmax(1)
 
     predicted = {"as given": np.full(len(gold), -1), "fine-tuned": np.full(len(gold), -1)}
-    splitter = StratifiedKFold(FOLDS, shuffle=True, random_state=42)
-    splits = dict(enumerate(splitter.split(np.zeros(len(gold)), gold), start=1))
+    splits = evaluation_folds(gold)
     order = args.only or list(range(1, args.folds + 1))
     if args.save:
         check_settings(args.save, {
@@ -130,8 +135,7 @@ def main(argv: list[str] | None = None) -> int:
         predicted["fine-tuned"][test] = predict(*vectors(tuned), train, test)
         seconds = time.monotonic() - started
         print_fold(fold, predicted, gold, test, seconds)
-        if args.save:
-            args.save.mkdir(parents=True, exist_ok=True)
+        if args.save:  # check_settings made the directory
             np.savez(saved[fold], given=predicted["as given"][test],
                      tuned=predicted["fine-tuned"][test])
     print_pooled(predicted, gold, "tweets")

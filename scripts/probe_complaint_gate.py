@@ -24,7 +24,13 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT))
 sys.path.insert(0, str(REPO_ROOT / "scripts"))
 
-from evaluate_classifier import COMPLAINT_LABELS, DEFAULT_DATA, DEFAULT_SEED, FOLDS, indices
+from evaluate_classifier import (
+    COMPLAINT_LABELS,
+    DEFAULT_DATA,
+    DEFAULT_SEED,
+    evaluation_folds,
+    indices,
+)
 
 from analysis.classifier import Classifier
 from analysis.classifier.model import combine_complaint, mix_complaint, pick_type
@@ -67,7 +73,6 @@ def main(argv: list[str] | None = None) -> int:
                         help="weights w of the is-complaint head's probability (default: 1 0.75 0.5)")
     args = parser.parse_args(argv)
     from sklearn.metrics import f1_score
-    from sklearn.model_selection import StratifiedKFold
 
     clf = Classifier.load(None)
     names, mask = clf.complaint_types, clf._mask
@@ -80,14 +85,13 @@ def main(argv: list[str] | None = None) -> int:
     y_type = indices(seed.labels, names)
     y_seed = indices(seed_binary.labels, COMPLAINT_LABELS)
     y_comp = indices(complaints.labels, COMPLAINT_LABELS)
-    splitter = StratifiedKFold(FOLDS, shuffle=True, random_state=42)
 
     def pick(items: list[str], rows: np.ndarray) -> list[str]:
         return [items[i] for i in rows]
 
     shipped: dict[tuple[float, float], np.ndarray] = {}
     on_seed: dict[tuple[float, float], np.ndarray] = {}
-    for train, test in splitter.split(np.zeros(len(y_type)), y_type):
+    for train, test in evaluation_folds(y_type).values():
         raw = fit(x_seed[train], pick(g_seed, train), y_type[train], 30.0)(
             x_seed[test], pick(g_seed, test))
         for weight in args.seed_weights:
@@ -105,7 +109,7 @@ def main(argv: list[str] | None = None) -> int:
     print("seed folds done", flush=True)
     types_comp = fit(x_seed, g_seed, y_type, 30.0)(x_comp, g_comp)
     on_comp: dict[tuple[float, float], np.ndarray] = {}
-    for train, test in splitter.split(np.zeros(len(y_comp)), y_comp):
+    for train, test in evaluation_folds(y_comp).values():
         for weight in args.seed_weights:
             binary = fit(np.vstack([x_comp[train], x_seed]), pick(g_comp, train) + g_seed,
                          np.concatenate([y_comp[train], y_seed]), 3.0,

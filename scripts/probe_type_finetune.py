@@ -30,6 +30,7 @@ from evaluate_classifier import (
     DEFAULT_DATA,
     DEFAULT_SEED,
     FOLDS,
+    evaluation_folds,
     print_fold,
     print_pooled,
     type_head_probs,
@@ -54,7 +55,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
     parser.add_argument("--seed-csv", type=Path, default=DEFAULT_SEED)
     args = parser.parse_args(argv)
-    from sklearn.model_selection import StratifiedKFold
 
     taxonomy = load_taxonomy()
     names = tuple(label.name for label in taxonomy)
@@ -71,8 +71,7 @@ def main(argv: list[str] | None = None) -> int:
 
     given = TorchMiniLMEncoder(args.checkpoint, threads=2).encode(texts)
     predicted = {"as given": np.full(len(gold), -1), "fine-tuned": np.full(len(gold), -1)}
-    splitter = StratifiedKFold(FOLDS, shuffle=True, random_state=42)
-    for fold, (train, test) in enumerate(splitter.split(np.zeros(len(gold)), gold), start=1):
+    for fold, (train, test) in evaluation_folds(gold).items():
         if fold > args.folds:
             break
         predicted["as given"][test] = predict(given, train, test)

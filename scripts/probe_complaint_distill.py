@@ -17,8 +17,9 @@ fitted on its usual rows plus the transfer tweets the teacher is sure of, and, a
 plus those the student's own head is sure of (self-training: is it the teacher, or just more
 confidently labelled tweets?). With
 --finetune-student the student's encoder is also fine-tuned in the fold on those rows first.
-Prints each fold's macro F1 for the teacher, the student as the evaluation fits it, and the
-student with the teacher's labels, then pooled over the folds run.
+Prints each fold's macro F1 for the teacher, the student as the evaluation fits it, the
+student with the teacher's labels and with its own (the control), then pooled over the folds
+run (per-fold predictions are not saved, so separate --only runs are not pooled).
 """
 
 from __future__ import annotations
